@@ -1,0 +1,7 @@
+"""Rule-based alerting evaluated server-side on new data.
+
+Owns alert rules (validation, persistence), the background evaluation engine
+(hysteresis, cooldown) and webhook delivery. It computes metrics only through
+``analytics`` and reads data only through ``storage``; it must never import
+``streamlit`` or ``ingest``.
+"""

@@ -1,0 +1,254 @@
+"""Binance USDⓈ-M Futures ``aggTrade`` source over ``websocket-client``.
+
+Threads: ``binance-ws`` reads frames (parse + enqueue only) and
+``binance-seq`` orders/backfills/delivers batches to the sink (see
+:mod:`ingest.sequencer`). Reconnects with exponential backoff and jitter
+(reset after a healthy minute), reconnects proactively before Binance's 24 h
+cut, and a watchdog reconnects when an open connection goes silent. HTTP 451
+on the handshake (restricted location) is a *blocked* state retried only
+every ``blocked_retry_s`` — never a retry storm. Outgoing control messages
+(SUBSCRIBE/UNSUBSCRIBE) are rate-limited to 4/s (Binance drops > 10/s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+
+import websocket
+
+from ingest.base import Source, SourceHealth
+from ingest.binance_parse import ControlReply, MalformedFrame, parse_frame
+from ingest.rest import RestClient
+from ingest.sequencer import Sequencer
+
+__all__ = ["MAX_STREAMS", "BinanceSource", "stream_url"]
+
+log = logging.getLogger(__name__)
+MAX_STREAMS = 200
+BLOCKED_MESSAGE = "blocked (HTTP 451: Binance refuses connections from this location)"
+
+
+def stream_url(ws_url: str, symbols: tuple[str, ...]) -> str:
+    """Combined-stream URL, e.g. ``wss://fstream.binance.com/market/stream?streams=btcusdt@aggTrade``."""
+    streams = "/".join(f"{s.lower()}@aggTrade" for s in symbols)
+    return f"{ws_url.rstrip('/')}/stream?streams={streams}"
+
+
+class BinanceSource(Source):
+    """Live aggTrade source; see the module docstring for its threads and policies."""
+
+    def __init__(
+        self,
+        sink,
+        symbols: tuple[str, ...] | list[str],
+        ws_url: str = "wss://fstream.binance.com/market",
+        rest_url: str | None = "https://fapi.binance.com",
+        stale_after_s: float = 30.0,
+        reconnect_before_s: float = 23.5 * 3600,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        healthy_reset_s: float = 60.0,
+        blocked_retry_s: float = 900.0,
+        connect_timeout_s: float = 10.0,
+        rest_timeout_s: float = 10.0,
+    ) -> None:
+        syms = tuple(dict.fromkeys(s.upper() for s in symbols))
+        if not syms:
+            raise ValueError("at least one symbol is required")
+        if len(syms) > MAX_STREAMS:
+            raise ValueError(f"at most {MAX_STREAMS} streams per connection, got {len(syms)}")
+        self._symbols = syms
+        self.ws_url = ws_url
+        self.stale_after_s = stale_after_s
+        self.reconnect_before_s = reconnect_before_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.healthy_reset_s = healthy_reset_s
+        self.blocked_retry_s = blocked_retry_s
+        self.connect_timeout_s = connect_timeout_s
+        self._stop = threading.Event()
+        self.health = SourceHealth("binance-usdm", url=stream_url(ws_url, syms))
+        for s in syms:
+            self.health.symbol(s)
+        self.rest = RestClient(rest_url, timeout_s=rest_timeout_s, stop=self._stop) if rest_url else None
+        self.sequencer = Sequencer(sink, self.rest, self.health)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._control: deque[dict] = deque()
+        self._control_sent: deque[float] = deque(maxlen=16)
+        self._next_id = 1
+        self._ws: websocket.WebSocket | None = None
+        self._threads: list[threading.Thread] = []
+        self._symbols_lock = threading.Lock()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._run_connection, name="binance-ws", daemon=True),
+            threading.Thread(target=self._run_sequencer, name="binance-seq", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close(timeout=0.5)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+        self.health.state, self.health.message = "stopped", "stopped"
+
+    def set_symbols(self, symbols: list[str] | tuple[str, ...]) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE on the live connection (queued, rate-limited)."""
+        new = tuple(dict.fromkeys(s.upper() for s in symbols))
+        if not new:
+            raise ValueError("at least one symbol is required")
+        if len(new) > MAX_STREAMS:
+            raise ValueError(f"at most {MAX_STREAMS} streams per connection")
+        with self._symbols_lock:
+            old = self._symbols
+            add = [s for s in new if s not in old]
+            remove = [s for s in old if s not in new]
+            self._symbols = new
+            self.health.url = stream_url(self.ws_url, new)
+            for s in add:
+                self.health.symbol(s)
+            if add:
+                self._control.append({"method": "SUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in add]})
+            if remove:
+                self._control.append({"method": "UNSUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in remove]})
+
+    # -- threads --------------------------------------------------------------
+    def _run_sequencer(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            try:
+                first = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            items = [first]
+            try:
+                while len(items) < 20_000:
+                    items.append(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            try:
+                self.sequencer.process(items)
+            except Exception:  # the thread must survive anything a sink does
+                log.exception("sequencer failed on a batch of %d trades", len(items))
+
+    def _run_connection(self) -> None:
+        attempt = 0
+        h = self.health
+        while not self._stop.is_set():
+            url = stream_url(self.ws_url, self._symbols)
+            h.url = url
+            h.state, h.message = "connecting", f"connecting to {url}"
+            try:
+                ws = websocket.create_connection(
+                    url, timeout=self.connect_timeout_s, skip_utf8_validation=True, enable_multithread=True
+                )
+            except websocket.WebSocketBadStatusException as exc:
+                if getattr(exc, "status_code", None) == 451:
+                    h.state, h.message = "blocked", BLOCKED_MESSAGE
+                    log.error("%s; next attempt in %.0fs", BLOCKED_MESSAGE, self.blocked_retry_s)
+                    self._stop.wait(self.blocked_retry_s)
+                    continue
+                attempt = self._backoff(attempt, f"handshake refused: HTTP {getattr(exc, 'status_code', '?')}")
+                continue
+            except (OSError, websocket.WebSocketException) as exc:
+                attempt = self._backoff(attempt, f"cannot reach {self.ws_url}: {exc}")
+                continue
+            self._ws = ws
+            connected = time.monotonic()
+            h.connected_since = time.time()
+            h.state, h.message = "connected", "connected, waiting for the first trade"
+            reason = self._read_loop(ws, connected)
+            self._ws = None
+            with contextlib.suppress(Exception):
+                ws.close(timeout=0.5)
+            if self._stop.is_set():
+                break
+            h.reconnects += 1
+            if time.monotonic() - connected >= self.healthy_reset_s or reason == "proactive":
+                attempt = 0
+            attempt = self._backoff(attempt, reason, immediate=reason == "proactive")
+        h.state, h.message = "stopped", "stopped"
+
+    def _read_loop(self, ws: websocket.WebSocket, connected: float) -> str:
+        h = self.health
+        ws.settimeout(0.5)
+        last_frame = time.monotonic()
+        q_put = self._queue.put
+        while not self._stop.is_set():
+            self._send_control(ws)
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                now = time.monotonic()
+                if now - last_frame > self.stale_after_s:
+                    hint = ""
+                    if "/market" not in self.ws_url:
+                        hint = " — since 2026-04-23 Binance needs the /market route (check ALPHASTREAM_WS_URL)"
+                    h.state, h.message = "stale", f"no frame for {now - last_frame:.0f}s: reconnecting{hint}"
+                    return f"watchdog: no frame for {now - last_frame:.0f}s{hint}"
+                if now - connected > self.reconnect_before_s:
+                    return "proactive"
+                continue
+            except (websocket.WebSocketException, OSError) as exc:
+                return f"connection lost: {exc or type(exc).__name__}"
+            if not raw:
+                continue
+            last_frame = time.monotonic()
+            try:
+                parsed = parse_frame(raw, time.time() * 1000.0)
+            except MalformedFrame as exc:
+                h.malformed += 1
+                h.last_malformed = str(exc)
+                log.warning("malformed frame (%s): %.200s", exc, raw)
+                continue
+            if isinstance(parsed, ControlReply):
+                if parsed.error:
+                    h.message = f"subscription error: {parsed.error}"
+                continue
+            if parsed[0] not in self._symbols:
+                h.malformed += 1
+                h.last_malformed = f"trade for unsubscribed symbol {parsed[0]}"
+                continue
+            if h.state != "live":
+                h.state, h.message = "live", "streaming"
+            q_put(parsed)
+        return "stopped"
+
+    def _send_control(self, ws: websocket.WebSocket) -> None:
+        now = time.monotonic()
+        while self._control and (len(self._control_sent) < 4 or now - self._control_sent[-4] >= 1.0):
+            msg = dict(self._control.popleft(), id=self._next_id)
+            self._next_id += 1
+            ws.send(json.dumps(msg))
+            self._control_sent.append(now)
+
+    def _backoff(self, attempt: int, reason: str, immediate: bool = False) -> int:
+        h = self.health
+        if immediate:
+            return 0
+        delay = min(self.backoff_max_s, self.backoff_initial_s * (2**attempt)) * random.uniform(0.5, 1.0)
+        h.state, h.message = "backoff", f"{reason}; retrying in {delay:.1f}s (attempt {attempt + 1})"
+        log.warning("%s", h.message)
+        self._stop.wait(delay)
+        return attempt + 1

@@ -1,0 +1,184 @@
+"""Tick -> OHLCV bars (1s/1m/5m or any fixed pandas-style rule) and pair alignment.
+
+Bars are labelled by their **start** time (UTC) and cover ``[start, start + period)``.
+Only intervals with at least one trade produce a bar (empty intervals are
+absent, never invented). A bar is ``closed`` once its end is at or before the
+``as_of`` clock (the newest trade time by default, or the wall clock the caller
+passes); the still-forming last bar has ``closed = False`` and is never used
+where a closed bar is meant.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+__all__ = ["BAR_COLUMNS", "align_pair", "empty_bars", "resample_ticks", "timeframe_ms"]
+
+BAR_COLUMNS = [
+    "open", "high", "low", "close", "volume", "quote_volume", "vwap", "trades", "fills",
+    "taker_buy_volume", "taker_sell_volume", "closed",
+]
+_UNITS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "t": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def timeframe_ms(rule: str) -> int:
+    """Milliseconds in a fixed bar rule such as ``"1s"``, ``"1m"``, ``"5min"``, ``"1h"``."""
+    m = re.fullmatch(r"\s*(\d*)\s*([a-zA-Z]+)\s*", str(rule))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"unsupported timeframe {rule!r}; use e.g. 1s, 1m, 5m, 15min, 1h")
+    n = int(m.group(1) or 1)
+    if n <= 0:
+        raise ValueError(f"timeframe must be positive, got {rule!r}")
+    return n * _UNITS[m.group(2).lower()]
+
+
+@njit(cache=True)
+def _resample_kernel(tt, price, qty, maker, fills, period):
+    n = tt.shape[0]
+    # count bars
+    nb = 0
+    prev = -(2**62)
+    for i in range(n):
+        b = (tt[i] // period) * period
+        if b != prev:
+            nb += 1
+            prev = b
+    start = np.empty(nb, dtype=np.int64)
+    o = np.empty(nb)
+    h = np.empty(nb)
+    lo = np.empty(nb)
+    c = np.empty(nb)
+    vol = np.zeros(nb)
+    qv = np.zeros(nb)
+    cnt = np.zeros(nb, dtype=np.int64)
+    nf = np.zeros(nb, dtype=np.int64)
+    buy = np.zeros(nb)
+    sell = np.zeros(nb)
+    k = -1
+    prev = -(2**62)
+    for i in range(n):
+        b = (tt[i] // period) * period
+        p = price[i]
+        q = qty[i]
+        if b != prev:
+            k += 1
+            prev = b
+            start[k] = b
+            o[k] = p
+            h[k] = p
+            lo[k] = p
+        else:
+            if p > h[k]:
+                h[k] = p
+            if p < lo[k]:
+                lo[k] = p
+        c[k] = p
+        vol[k] += q
+        qv[k] += p * q
+        cnt[k] += 1
+        nf[k] += fills[i]
+        if maker[i]:
+            sell[k] += q
+        else:
+            buy[k] += q
+    return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell
+
+
+def empty_bars() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS})
+    out["trades"] = out["trades"].astype("int64")
+    out["fills"] = out["fills"].astype("int64")
+    out["closed"] = out["closed"].astype(bool)
+    out.index = pd.DatetimeIndex([], tz="UTC", name="time")
+    return out
+
+
+def resample_ticks(
+    trade_time: np.ndarray,
+    price: np.ndarray,
+    qty: np.ndarray,
+    is_buyer_maker: np.ndarray,
+    period_ms: int,
+    fills: np.ndarray | None = None,
+    as_of_ms: int | None = None,
+) -> pd.DataFrame:
+    """OHLCV bars from ticks sorted by time (``trade_time`` in ms UTC).
+
+    Columns: ``open high low close`` (price), ``volume`` (base units),
+    ``quote_volume`` (sum p*q), ``vwap`` (quote/volume), ``trades`` (aggregate
+    trades), ``fills`` (underlying trades, l - f + 1), ``taker_buy_volume``,
+    ``taker_sell_volume`` (from ``is_buyer_maker``), ``closed``.
+    """
+    n = len(trade_time)
+    if n == 0:
+        return empty_bars()
+    tt = np.ascontiguousarray(trade_time, dtype=np.int64)
+    if n > 1 and np.any(tt[1:] < tt[:-1]):
+        raise ValueError("resample_ticks needs ticks sorted by trade_time")
+    f = np.ones(n, dtype=np.int64) if fills is None else np.ascontiguousarray(fills, dtype=np.int64)
+    start, o, h, lo, c, vol, qv, cnt, nf, buy, sell = _resample_kernel(
+        tt,
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(qty, dtype=np.float64),
+        np.ascontiguousarray(is_buyer_maker, dtype=np.bool_),
+        f,
+        int(period_ms),
+    )
+    clock = int(tt[-1]) if as_of_ms is None else max(int(as_of_ms), int(tt[-1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vwap = np.where(vol > 0, qv / vol, np.nan)
+    out = pd.DataFrame(
+        {
+            "open": o, "high": h, "low": lo, "close": c, "volume": vol, "quote_volume": qv, "vwap": vwap,
+            "trades": cnt, "fills": nf, "taker_buy_volume": buy, "taker_sell_volume": sell,
+            "closed": start + period_ms <= clock,
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(start, unit="ms", utc=True), name="time"),
+    )
+    return out
+
+
+def align_pair(
+    bars_y: pd.DataFrame, bars_x: pd.DataFrame, period_ms: int, ffill_limit: int = 5, as_of_ms: int | None = None
+) -> pd.DataFrame:
+    """Put two symbols' bars on one regular grid of ``period_ms``.
+
+    The grid starts at the first bar where **both** symbols have traded and
+    ends at the later last bar. A leg without a trade in a bar carries its last
+    close forward for at most ``ffill_limit`` bars (its volume/trades are 0 and
+    ``stale_<leg>`` is True); rows where a leg is still missing after that are
+    dropped. Never back-fills. ``closed``: every grid bar before the last is
+    closed (the newest tick of either leg lies in the last one); the last is
+    closed when ``as_of_ms`` (e.g. the wall clock) has passed its end.
+
+    Returns columns ``close_y, close_x, volume_y, volume_x, trades_y, trades_x,
+    taker_buy_volume_y/x, taker_sell_volume_y/x, stale_y, stale_x, closed``.
+    """
+    cols = ["close", "volume", "trades", "taker_buy_volume", "taker_sell_volume"]
+    names = [f"{c}_{s}" for c in cols for s in ("y", "x")] + ["stale_y", "stale_x", "closed"]
+    if bars_y.empty or bars_x.empty:
+        out = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="time"), columns=names)
+        return out.astype({"closed": bool, "stale_y": bool, "stale_x": bool})
+    first = max(bars_y.index[0], bars_x.index[0])
+    last = max(bars_y.index[-1], bars_x.index[-1])
+    grid = pd.date_range(first, last, freq=pd.Timedelta(milliseconds=period_ms), name="time")
+    parts: dict[str, pd.Series] = {}
+    for leg, bars in (("y", bars_y), ("x", bars_x)):
+        b = bars[cols].reindex(grid)
+        parts[f"close_{leg}"] = b["close"].ffill(limit=ffill_limit)
+        for c in cols[1:]:
+            parts[f"{c}_{leg}"] = b[c].fillna(0)
+        parts[f"stale_{leg}"] = b["close"].isna()
+    out = pd.DataFrame(parts, index=grid)
+    closed = np.ones(len(out), dtype=bool)
+    end_last = int(grid[-1].value // 1_000_000) + period_ms
+    closed[-1] = as_of_ms is not None and as_of_ms >= end_last
+    out["closed"] = closed
+    out = out.dropna(subset=["close_y", "close_x"])
+    out["trades_y"] = out["trades_y"].astype("int64")
+    out["trades_x"] = out["trades_x"].astype("int64")
+    return out[names]

@@ -1,0 +1,292 @@
+"""``TickStore``: the one object the rest of the app talks to for market data.
+
+It is the ingestion *sink* (``write(batch)``): each batch goes to the in-memory
+buffer (visible to readers at once) and to the SQLite writer thread. It serves
+snapshots: ticks, bars per timeframe (closed bars cached, so a rerun only
+re-aggregates the tail), aligned pair bars, CSV exports, and a status object.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from storage.bars import align_pair, empty_bars, resample_ticks, timeframe_ms
+from storage.buffer import BYTES_PER_TICK, TickBuffer
+from storage.sqlite import SQLiteReader, SQLiteWriter, WriterStatus
+from storage.ticks import TickBatch
+
+__all__ = ["GapRecord", "StoreStatus", "TickStore"]
+
+log = logging.getLogger(__name__)
+_BAR_INPUT = ("trade_time", "price", "qty", "is_buyer_maker", "fills")
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """A range of aggregate trade ids the feed skipped, and what became of it."""
+
+    symbol: str
+    from_agg_id: int
+    to_agg_id: int
+    from_time: int | None
+    to_time: int | None
+    status: str  # "filled" | "unfillable" | "partial"
+    filled: int
+    note: str = ""
+    detected_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    writer: WriterStatus
+    symbols: dict[str, dict[str, object]]
+    rows_in_sqlite: int
+    memory_bytes: int
+    bytes_per_tick: int
+    gaps: list[GapRecord]
+
+
+@dataclass
+class _BarCacheEntry:
+    bars: pd.DataFrame
+    end_ms: int  # end of the last cached (closed) bar
+    version: int
+
+
+class TickStore:
+    """Memory + SQLite tick store; thread-safe for one writer and many readers."""
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        max_ticks: int = 2_000_000,
+        max_age_s: float = 26 * 3600,
+        flush_interval_ms: int = 250,
+        flush_max_rows: int = 20_000,
+        retention_days: float = 0.0,
+        warm_start_hours: float = 24.0,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.buffer = TickBuffer(max_ticks=max_ticks, max_age_ms=int(max_age_s * 1000))
+        self.writer = SQLiteWriter(
+            self.db_path, flush_interval_ms=flush_interval_ms, flush_max_rows=flush_max_rows, retention_days=retention_days
+        )
+        self.reader = SQLiteReader(self.db_path)
+        self.warm_start_hours = warm_start_hours
+        self._cache: dict[tuple[str, int], _BarCacheEntry] = {}
+        self._cache_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self.data_version = 0
+        self._gaps: list[GapRecord] = []
+        self._rows_at_start = 0
+        self._started = False
+        self.last_ids_at_start: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings) -> TickStore:
+        return cls(
+            settings.db_path,
+            max_ticks=settings.buffer_max_ticks,
+            max_age_s=settings.buffer_max_age_s,
+            flush_interval_ms=settings.flush_interval_ms,
+            flush_max_rows=settings.flush_max_rows,
+            retention_days=settings.retention_days,
+            warm_start_hours=settings.warm_start_hours,
+        )
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self, warm_start: bool = True) -> None:
+        """Open/migrate the database, refill memory from it, start the writer thread."""
+        if self._started:
+            return
+        self._started = True
+        self.writer.start()
+        # wait briefly for the writer to open (and migrate) the file
+        deadline = time.monotonic() + 5
+        while self.writer.status.state == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.writer.status.state != "ok":
+            log.warning("starting without persistence: %s", self.writer.status.message)
+            return
+        try:
+            self.last_ids_at_start = self.reader.last_agg_ids()
+            self._rows_at_start = self.reader.count_ticks()
+            if warm_start and self.warm_start_hours > 0:
+                since = int(time.time() * 1000 - self.warm_start_hours * 3_600_000)
+                for symbol in self.last_ids_at_start:
+                    batch = self.reader.load_batch(symbol, since_ms=since, limit=self.buffer.max_ticks)
+                    self.buffer.append(batch)
+                self._load_gaps()
+        except Exception as exc:  # a broken file must not stop the app
+            log.warning("warm start failed: %s", exc)
+        self._bump()
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.reader.close()
+
+    # -- sink -----------------------------------------------------------------
+    def write(self, batch: TickBatch) -> int:
+        """Store one batch (ingestion thread). Returns the ticks new to memory."""
+        added = self.buffer.append(batch)
+        self.writer.submit(batch)
+        if added:
+            self._bump()
+        return added
+
+    def record_gap(self, gap: GapRecord) -> None:
+        self._gaps.append(gap)
+        self.writer.submit_sql(
+            "INSERT INTO gaps (symbol, from_agg_id, to_agg_id, from_time, to_time, detected_at, status, filled, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (gap.symbol, gap.from_agg_id, gap.to_agg_id, gap.from_time, gap.to_time, gap.detected_at, gap.status, gap.filled, gap.note),
+        )
+
+    def last_agg_id(self, symbol: str) -> int | None:
+        """Newest aggregate id held for ``symbol`` (memory, else SQLite at start-up)."""
+        mem = self.buffer.buffer(symbol).last_agg_id()
+        db = self.last_ids_at_start.get(symbol.upper())
+        if mem is None:
+            return db
+        return mem if db is None else max(mem, db)
+
+    def _bump(self) -> None:
+        with self._cond:
+            self.data_version += 1
+            self._cond.notify_all()
+
+    def wait_for_data(self, seen_version: int, timeout: float) -> int:
+        """Block until ``data_version`` exceeds ``seen_version`` or timeout; return it."""
+        with self._cond:
+            if self.data_version <= seen_version:
+                self._cond.wait(timeout)
+            return self.data_version
+
+    def _load_gaps(self) -> None:
+        rows = self.reader.query(
+            "SELECT symbol, from_agg_id, to_agg_id, from_time, to_time, status, filled, COALESCE(note, ''), detected_at"
+            " FROM gaps ORDER BY id DESC LIMIT 500"
+        )
+        self._gaps = [GapRecord(*r[:8], detected_at=r[8]) for r in reversed(rows)]
+
+    # -- reads --------------------------------------------------------------
+    def symbols(self) -> list[str]:
+        return self.buffer.symbols()
+
+    def ticks(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
+        """Ticks in memory for ``symbol`` as a DataFrame indexed by trade time (UTC)."""
+        snap = self.buffer.snapshot(symbol, start_ms, end_ms)
+        df = pd.DataFrame(snap.columns)
+        df.index = pd.DatetimeIndex(pd.to_datetime(df["trade_time"], unit="ms", utc=True), name="time")
+        return df
+
+    def bars(self, symbol: str, timeframe: str | int, start_ms: int | None = None, as_of_ms: int | None = None) -> pd.DataFrame:
+        """Bars for ``symbol``; closed bars come from the cache, the tail is re-aggregated.
+
+        ``as_of_ms`` (e.g. the wall clock) can close the last bar once its end
+        has passed; by default only a later trade closes a bar.
+        """
+        period = timeframe if isinstance(timeframe, int) else timeframe_ms(timeframe)
+        symbol = symbol.upper()
+        key = (symbol, period)
+        buf = self.buffer.buffer(symbol)
+        with self._cache_lock:
+            entry = self._cache.get(key)
+        tail_from = entry.end_ms if entry is not None else None
+        snap = buf.snapshot(tail_from, None, _BAR_INPUT)
+        tail = resample_ticks(snap["trade_time"], snap["price"], snap["qty"], snap["is_buyer_maker"], period, snap["fills"])
+        # cache what the data clock has closed (a later trade exists): trade times
+        # are monotonic per symbol, so no tick can still land in those bars
+        closed_tail = tail[tail["closed"]]
+        if len(closed_tail):
+            new_end = int(closed_tail.index[-1].value // 1_000_000) + period
+            merged = closed_tail if entry is None else pd.concat([entry.bars, closed_tail])
+            with self._cache_lock:
+                self._cache[key] = entry = _BarCacheEntry(merged, new_end, snap.version)
+        cached = entry.bars if entry is not None else empty_bars()
+        open_tail = tail[~tail["closed"]]
+        out = pd.concat([cached, open_tail]) if len(open_tail) else cached.copy()
+        if as_of_ms is not None and len(out):
+            ends = (out.index.asi8 // 1_000_000) + period
+            out["closed"] = out["closed"].to_numpy() | (ends <= as_of_ms)
+        if start_ms is not None:
+            out = out[out.index >= pd.Timestamp(start_ms, unit="ms", tz="UTC")]
+        return out
+
+    def full_bars(self, symbol: str, timeframe: str | int) -> pd.DataFrame:
+        """Bars recomputed from every tick in memory (no cache) — the reference for tests."""
+        period = timeframe if isinstance(timeframe, int) else timeframe_ms(timeframe)
+        snap = self.buffer.snapshot(symbol, None, None, _BAR_INPUT)
+        return resample_ticks(snap["trade_time"], snap["price"], snap["qty"], snap["is_buyer_maker"], period, snap["fills"])
+
+    def pair_bars(self, symbol_y: str, symbol_x: str, timeframe: str, ffill_limit: int = 5, as_of_ms: int | None = None) -> pd.DataFrame:
+        """Both legs on one bar grid (see :func:`storage.bars.align_pair`); ``"tick"`` gives an as-of join."""
+        if timeframe == "tick":
+            return self.pair_ticks(symbol_y, symbol_x)
+        period = timeframe_ms(timeframe)
+        return align_pair(self.bars(symbol_y, period), self.bars(symbol_x, period), period, ffill_limit, as_of_ms)
+
+    def pair_ticks(self, symbol_y: str, symbol_x: str, start_ms: int | None = None) -> pd.DataFrame:
+        """Tick-level pair frame: one row per millisecond in which either leg traded,
+        each leg's last price as of that millisecond (never a later one)."""
+        legs = {}
+        for leg, sym in (("y", symbol_y), ("x", symbol_x)):
+            snap = self.buffer.snapshot(sym, start_ms, None, ("trade_time", "price", "qty"))
+            legs[leg] = snap
+        ty, tx = legs["y"]["trade_time"], legs["x"]["trade_time"]
+        cols = ["close_y", "close_x", "volume_y", "volume_x", "closed"]
+        if len(ty) == 0 or len(tx) == 0:
+            return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], tz="UTC", name="time"))
+        times = np.union1d(ty, tx)
+        times = times[times >= max(ty[0], tx[0])]
+        out = {}
+        for leg, tt in (("y", ty), ("x", tx)):
+            pos = np.searchsorted(tt, times, side="right") - 1
+            out[f"close_{leg}"] = legs[leg]["price"][pos]
+            vol = np.bincount(np.searchsorted(times, tt[tt >= times[0]]), weights=legs[leg]["qty"][tt >= times[0]], minlength=len(times))
+            out[f"volume_{leg}"] = vol
+        out["closed"] = np.ones(len(times), dtype=bool)
+        return pd.DataFrame(out, index=pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="time"))
+
+    def status(self) -> StoreStatus:
+        symbols = {s: self.buffer.buffer(s).stats() for s in self.buffer.symbols()}
+        return StoreStatus(
+            writer=self.writer.status,
+            symbols=symbols,
+            rows_in_sqlite=self._rows_at_start + self.writer.status.committed_rows,
+            memory_bytes=int(sum(int(v["bytes"]) for v in symbols.values())),
+            bytes_per_tick=BYTES_PER_TICK,
+            gaps=list(self._gaps),
+        )
+
+    # -- exports --------------------------------------------------------------
+    def ticks_csv(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> str:
+        """Raw ticks as CSV (ISO-8601 UTC times), from SQLite when persisted, else memory."""
+        df = None
+        if self.writer.status.state == "ok":
+            batch = self.reader.load_batch(symbol, start_ms, end_ms)
+            if len(batch):
+                d = batch.data
+                df = pd.DataFrame(
+                    {
+                        "symbol": symbol.upper(), "agg_id": d["agg_id"], "trade_time": d["trade_time"],
+                        "price": d["price"], "qty": d["qty"], "first_trade_id": d["first_id"],
+                        "last_trade_id": d["last_id"], "is_buyer_maker": d["is_buyer_maker"], "event_time": d["event_time"],
+                    }
+                )
+        if df is None:
+            mem = self.ticks(symbol, start_ms, end_ms)
+            df = mem.reset_index(drop=True)[["agg_id", "trade_time", "price", "qty", "is_buyer_maker"]]
+            df.insert(0, "symbol", symbol.upper())
+        df.insert(0, "timestamp", pd.to_datetime(df["trade_time"], unit="ms", utc=True).map(lambda t: t.isoformat()))
+        buf = io.StringIO()
+        df.to_csv(buf, index=False)
+        return buf.getvalue()

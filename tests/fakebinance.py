@@ -1,0 +1,244 @@
+"""A loopback Binance USDⓈ-M for tests: real WebSocket + HTTP servers in this process.
+
+Serves the real recorded trades (see ``tests.recordings.aggtrade_frames``) as
+combined-stream ``aggTrade`` frames on ``ws://127.0.0.1:<port>/market/stream?streams=...``
+and the same trades on ``GET /fapi/v1/aggTrades``. The "exchange" keeps one
+cursor across connections, so trades emitted while a client is away are lost to
+the WebSocket and must be backfilled over REST — just like the real thing.
+
+Fault knobs: ``drop_after`` (close after N frames on each of the first
+connections), ``stall_after`` (first connection stops sending but keeps the socket open),
+``skip_ids`` (never send these ids on the socket), ``malformed_every``,
+``reject_status`` (e.g. 451 on the handshake), ``rest_retry_after`` (first REST
+call answers 429 with that Retry-After), ``rest_min_id`` (REST history horizon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from websockets.asyncio.server import serve
+
+
+class FakeBinance:
+    def __init__(self, frames: dict[str, list[dict]], rate: float | None = None) -> None:
+        self.frames = frames
+        self.by_id = {s: {f["data"]["a"]: f["data"] for f in fr} for s, fr in frames.items()}
+        self.rate = rate
+        self.cursor = {s: 0 for s in frames}
+        self.drop_after: list[int] = []
+        self.lost_on_drop = 0
+        self.stall_after: int | None = None
+        self.skip_ids: set[int] = set()
+        self.malformed_every: int | None = None
+        self.reject_status: int | None = None
+        self.rest_retry_after: float | None = None
+        self.rest_min_id: dict[str, int] = {}
+        self.connections = 0
+        self.handshakes_rejected = 0
+        self.rest_calls = 0
+        self.rest_429_at: float | None = None
+        self.rest_after_429_at: float | None = None
+        self.subscriptions: list[dict] = []
+        self.sent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ws_server = None
+        self._thread: threading.Thread | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self.ws_port = 0
+        self.paused = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------
+    def __enter__(self) -> FakeBinance:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/market"
+
+    @property
+    def rest_url(self) -> str:
+        assert self._http is not None
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+
+            async def main() -> None:
+                self._ws_server = await serve(self._handler, "127.0.0.1", 0, process_request=self._process_request, ping_interval=None)
+                self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+                ready.set()
+                await self._ws_server.serve_forever()
+
+            try:
+                self._loop.run_until_complete(main())
+            except asyncio.CancelledError:
+                pass
+
+        self._thread = threading.Thread(target=run, name="fake-binance-ws", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._rest_handler())
+        threading.Thread(target=self._http.serve_forever, name="fake-binance-rest", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._ws_server is not None:
+            self._loop.call_soon_threadsafe(self._ws_server.close)
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    # -- websocket ----------------------------------------------------------
+    def _process_request(self, connection, request):  # noqa: ANN001
+        if self.reject_status is not None:
+            self.handshakes_rejected += 1
+            return connection.respond(HTTPStatus(self.reject_status), "Service unavailable from a restricted location\n")
+        if not request.path.startswith("/market/stream"):
+            # legacy route: accept and then say nothing (Binance since 2026-04-23)
+            return None
+        return None
+
+    async def _handler(self, ws) -> None:  # noqa: ANN001
+        self.connections += 1
+        conn_no = self.connections
+        path = ws.request.path
+        if not path.startswith("/market/stream"):
+            await ws.wait_closed()
+            return
+        query = parse_qs(urlparse(path).query)
+        streams = query.get("streams", [""])[0].split("/")
+        subscribed = {s.split("@")[0].upper() for s in streams if s}
+        drop_at = self.drop_after[conn_no - 1] if conn_no - 1 < len(self.drop_after) else None
+
+        async def reader() -> None:
+            async for message in ws:
+                msg = json.loads(message)
+                self.subscriptions.append(msg)
+                names = {p.split("@")[0].upper() for p in msg.get("params", [])}
+                if msg.get("method") == "SUBSCRIBE":
+                    subscribed.update(names)
+                elif msg.get("method") == "UNSUBSCRIBE":
+                    subscribed.difference_update(names)
+                await ws.send(json.dumps({"result": None, "id": msg.get("id")}))
+
+        reader_task = asyncio.create_task(reader())
+        sent_here = 0
+        try:
+            while True:
+                if self.paused.is_set() or (self.stall_after is not None and conn_no == 1 and sent_here >= self.stall_after):
+                    await asyncio.sleep(0.05)
+                    continue
+                frame = self._next_frame(subscribed)
+                if frame is None:
+                    await asyncio.sleep(0.02)
+                    continue
+                if frame["data"]["a"] in self.skip_ids:
+                    continue
+                if self.malformed_every and self.sent and self.sent % self.malformed_every == 0:
+                    await ws.send('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","p":"oops"}}')
+                    await ws.send("not json at all")
+                await ws.send(json.dumps(frame))
+                self.sent += 1
+                sent_here += 1
+                if drop_at is not None and sent_here >= drop_at:
+                    for s in self.cursor:  # the exchange moves on while the client is away
+                        self.cursor[s] = min(len(self.frames[s]), self.cursor[s] + self.lost_on_drop)
+                    await ws.close()
+                    return
+                if self.rate:
+                    if sent_here % 20 == 0:  # pace in small bursts: asyncio sleeps are ~1 ms coarse
+                        await asyncio.sleep(20.0 / self.rate)
+                elif sent_here % 200 == 0:
+                    await asyncio.sleep(0)
+        except Exception:  # noqa: BLE001 - client went away
+            return
+        finally:
+            reader_task.cancel()
+
+    def _next_frame(self, subscribed: set[str]) -> dict | None:
+        """The earliest unsent frame (by trade time) among subscribed symbols."""
+        best = None
+        for s in subscribed:
+            fr = self.frames.get(s)
+            if fr is None or self.cursor[s] >= len(fr):
+                continue
+            cand = fr[self.cursor[s]]
+            if best is None or cand["data"]["T"] < best[1]["data"]["T"]:
+                best = (s, cand)
+        if best is None:
+            return None
+        self.cursor[best[0]] += 1
+        return best[1]
+
+    def done(self, symbols: list[str] | None = None) -> bool:
+        return all(self.cursor[s] >= len(self.frames[s]) for s in (symbols or self.frames))
+
+    # -- REST -------------------------------------------------------------------
+    def _rest_handler(self):  # noqa: ANN202
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlparse(self.path)
+                if url.path != "/fapi/v1/aggTrades":
+                    self.send_error(404)
+                    return
+                fake.rest_calls += 1
+                if fake.rest_retry_after is not None and fake.rest_429_at is None:
+                    fake.rest_429_at = time.monotonic()
+                    self.send_response(429)
+                    self.send_header("Retry-After", str(fake.rest_retry_after))
+                    self.end_headers()
+                    self.wfile.write(b'{"code":-1003,"msg":"Too many requests"}')
+                    return
+                if fake.rest_429_at is not None and fake.rest_after_429_at is None:
+                    fake.rest_after_429_at = time.monotonic()
+                q = parse_qs(url.query)
+                symbol = q["symbol"][0].upper()
+                from_id = int(q["fromId"][0])
+                limit = min(int(q.get("limit", ["500"])[0]), 1000)
+                ids = fake.by_id.get(symbol, {})
+                start = max(from_id, fake.rest_min_id.get(symbol, 0))
+                out = []
+                a = start
+                while len(out) < limit and a in ids:
+                    d = ids[a]
+                    out.append({"a": d["a"], "p": d["p"], "q": d["q"], "nq": d["q"], "f": d["f"], "l": d["l"], "T": d["T"], "m": d["m"]})
+                    a += 1
+                if not out and ids:  # ids past the horizon start: Binance answers from the oldest it has
+                    lo = min(ids)
+                    if start < lo:
+                        return self._json([])
+                body = json.dumps(out).encode()
+                self._json_bytes(body)
+
+            def _json(self, obj: object) -> None:
+                self._json_bytes(json.dumps(obj).encode())
+
+            def _json_bytes(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

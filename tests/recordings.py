@@ -1,0 +1,61 @@
+"""Helpers that turn the real recordings in ../shared/data/binance into test inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from storage.ticks import BATCH_DTYPE, TickBatch
+
+TRADES = {
+    "BTCUSDT": "usdm_BTCUSDT_trades_20240808T235416Z_20240808T235959Z",
+    "ETHUSDT": "usdm_ETHUSDT_trades_20240808T235416Z_20240809T000000Z",
+}
+
+
+def trades_array(data_dir: Path, symbol: str) -> np.ndarray:
+    """The recorded USD-M trades of ``symbol`` as a BATCH_DTYPE array (one fill per aggregate)."""
+    t = pd.read_csv(data_dir / f"{TRADES[symbol]}.csv")
+    arr = np.empty(len(t), dtype=BATCH_DTYPE)
+    arr["agg_id"] = t["trade_id"]
+    arr["trade_time"] = t["transact_time"]
+    arr["event_time"] = t["event_time"]
+    arr["recv_time"] = t["local_recv_ns"] / 1e6
+    arr["price"] = t["price"]
+    arr["qty"] = t["quantity"]
+    arr["first_id"] = t["trade_id"]
+    arr["last_id"] = t["trade_id"]
+    arr["is_buyer_maker"] = t["is_buyer_maker"]
+    return arr
+
+
+def trades_batch(data_dir: Path, symbol: str) -> TickBatch:
+    return TickBatch(symbol, trades_array(data_dir, symbol))
+
+
+def aggtrade_frames(data_dir: Path, symbol: str) -> list[dict]:
+    """The recorded ``@trade`` frames re-served as combined-stream ``@aggTrade`` frames.
+
+    One fill per aggregate: ``a = f = l = t``; ``p``, ``q``, ``T``, ``E``, ``m``
+    are the recorded values verbatim (strings stay strings); ``nq`` (normal
+    quantity) equals ``q`` because the recordings carry no RPI orders.
+    """
+    frames = []
+    path = data_dir / f"{TRADES[symbol]}.ws.jsonl"
+    with path.open() as fh:
+        for line in fh:
+            msg = json.loads(line)
+            d = msg["data"]
+            frames.append(
+                {
+                    "stream": f"{symbol.lower()}@aggTrade",
+                    "data": {
+                        "e": "aggTrade", "E": d["E"], "s": d["s"], "a": d["t"], "p": d["p"], "q": d["q"],
+                        "nq": d["q"], "f": d["t"], "l": d["t"], "T": d["T"], "m": d["m"],
+                    },
+                }
+            )
+    return frames
