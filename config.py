@@ -70,7 +70,7 @@ class Settings:
     # dashboard
     refresh_ms: int = 500
     default_window: int = 100
-    max_chart_points: int = 5_000
+    max_chart_points: int = 3_000
     upload_max_mb: int = 500
     ingest_enabled: bool = True
     webhook_url: str = ""

@@ -46,7 +46,7 @@ class TickSnapshot:
     version: int
 
     def __len__(self) -> int:
-        return int(self.columns["agg_id"].shape[0])
+        return int(next(iter(self.columns.values())).shape[0]) if self.columns else 0
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]

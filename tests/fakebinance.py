@@ -16,6 +16,7 @@ call answers 429 with that Retry-After), ``rest_min_id`` (REST history horizon).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -47,6 +48,7 @@ class FakeBinance:
         self.rest_after_429_at: float | None = None
         self.subscriptions: list[dict] = []
         self.sent = 0
+        self.sent_at: dict[int, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ws_server = None
         self._thread: threading.Thread | None = None
@@ -84,10 +86,8 @@ class FakeBinance:
                 ready.set()
                 await self._ws_server.serve_forever()
 
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 self._loop.run_until_complete(main())
-            except asyncio.CancelledError:
-                pass
 
         self._thread = threading.Thread(target=run, name="fake-binance-ws", daemon=True)
         self._thread.start()
@@ -105,7 +105,7 @@ class FakeBinance:
             self._http.server_close()
 
     # -- websocket ----------------------------------------------------------
-    def _process_request(self, connection, request):  # noqa: ANN001
+    def _process_request(self, connection, request):
         if self.reject_status is not None:
             self.handshakes_rejected += 1
             return connection.respond(HTTPStatus(self.reject_status), "Service unavailable from a restricted location\n")
@@ -114,7 +114,7 @@ class FakeBinance:
             return None
         return None
 
-    async def _handler(self, ws) -> None:  # noqa: ANN001
+    async def _handler(self, ws) -> None:
         self.connections += 1
         conn_no = self.connections
         path = ws.request.path
@@ -154,6 +154,7 @@ class FakeBinance:
                     await ws.send('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","p":"oops"}}')
                     await ws.send("not json at all")
                 await ws.send(json.dumps(frame))
+                self.sent_at[frame["data"]["a"]] = time.time()
                 self.sent += 1
                 sent_here += 1
                 if drop_at is not None and sent_here >= drop_at:
@@ -166,7 +167,7 @@ class FakeBinance:
                         await asyncio.sleep(20.0 / self.rate)
                 elif sent_here % 200 == 0:
                     await asyncio.sleep(0)
-        except Exception:  # noqa: BLE001 - client went away
+        except Exception:
             return
         finally:
             reader_task.cancel()
@@ -190,14 +191,14 @@ class FakeBinance:
         return all(self.cursor[s] >= len(self.frames[s]) for s in (symbols or self.frames))
 
     # -- REST -------------------------------------------------------------------
-    def _rest_handler(self):  # noqa: ANN202
+    def _rest_handler(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 if url.path != "/fapi/v1/aggTrades":
                     self.send_error(404)

@@ -1,0 +1,76 @@
+"""AlphaStream dashboard: wiring and layout only (``streamlit run app.py``).
+
+analytics/ computes, storage/ serves frames, ingest/ streams; ui/ renders.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from config import ConfigError, load_settings
+from ui import views
+from ui.controls import sidebar
+from ui.runtime import Runtime, build_runtime
+
+st.set_page_config(page_title="AlphaStream", page_icon="📈", layout="wide")
+
+
+@st.cache_resource(show_spinner="starting storage and the Binance feed…")
+def runtime() -> Runtime:
+    """One store and one ingestion thread per server process, shared by all sessions."""
+    return build_runtime(load_settings())
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        st.error(f"Configuration error: {exc}")
+        st.stop()
+    rt = runtime()
+    ctl = sidebar(settings.symbols, settings.default_window)
+    if rt.source is not None and tuple(rt.source.symbols) != ctl.symbols and len(ctl.symbols) >= 1:
+        rt.source.set_symbols(ctl.symbols)
+    st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
+    if ctl.source != "Live Binance":
+        st.info(f"{ctl.source}: no dataset is loaded yet — upload and replay arrive with the history feature. Showing live data.")
+    tabs = st.tabs(["Live pair", "Multi-asset", "Backtest", "Minute stats", "Alerts", "Exports"])
+
+    # The fragment lives entirely inside the tab: a fragment must only draw into
+    # its own container, or its elements pile up and flicker on every refresh.
+    @st.fragment(run_every=settings.refresh_ms / 1000)
+    def live() -> None:
+        try:
+            st.session_state["_table"] = views.live_pair(rt, ctl)
+        except Exception as exc:  # shown, never a traceback
+            if _is_streamlit_control(exc):
+                raise
+            st.error(f"Live view failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
+
+    with tabs[0]:
+        live()
+    table = st.session_state.get("_table")
+    with tabs[0]:
+        views.adf_panel(table, ctl)
+    with tabs[1]:
+        views.multi_asset(rt, ctl)
+    with tabs[2]:
+        views.backtest_tab(table, ctl)
+    with tabs[3]:
+        views.minute_stats_tab(rt, table, ctl)
+    with tabs[4]:
+        st.info("Alert rules and history appear here once the alert engine is enabled.")
+    with tabs[5]:
+        views.exports(rt, table, ctl)
+
+
+def _is_streamlit_control(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("streamlit")
+
+
+try:
+    main()
+except Exception as exc:  # never a bare traceback in the UI
+    if _is_streamlit_control(exc):
+        raise
+    st.error(f"Something went wrong: {type(exc).__name__}: {exc}. The feed and stored data are unaffected; the page retries on the next refresh.")

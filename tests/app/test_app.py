@@ -1,0 +1,70 @@
+"""Dashboard control logic with Streamlit's AppTest (offline: Binance unreachable)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    import streamlit as st
+
+    st.cache_resource.clear()
+    monkeypatch.setenv("ALPHASTREAM_WS_URL", "ws://127.0.0.1:9/market")  # nothing listens: offline
+    monkeypatch.setenv("ALPHASTREAM_REST_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALPHASTREAM_DB_PATH", str(tmp_path / "app.sqlite"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    yield at
+    st.cache_resource.clear()
+
+
+def _text(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_empty_state_renders_without_data_or_network(app):
+    at = app.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    text = _text(at)
+    assert "Newest tick on screen: none yet" in text
+    assert at.title[0].value.startswith("ETHUSDT / BTCUSDT")
+
+
+def test_controls_change_what_they_should(app):
+    at = app.run()
+    at.selectbox(key="method").set_value("Kalman").run()
+    assert at.title[0].value.endswith("Kalman")
+    assert at.number_input(key="kalman_ve")  # Kalman parameters appear
+    at.radio(key="timeframe").set_value("1m").run()
+    assert "· 1m ·" in at.title[0].value
+    at.selectbox(key="sym_y").set_value("BTCUSDT").run()
+    at.selectbox(key="sym_x").set_value("ETHUSDT").run()
+    assert at.title[0].value.startswith("BTCUSDT / ETHUSDT")
+    assert at.query_params["method"] == ["Kalman"] or at.query_params["method"] == "Kalman"
+    at.number_input(key="entry").set_value(1.0).run()
+    at.number_input(key="exit").set_value(1.5).run()
+    assert any("between -entry and +entry" in e.value for e in at.sidebar.error)
+    assert not at.exception
+
+
+def test_bad_symbol_text_gets_a_message(app):
+    at = app.run()
+    at.text_input(key="extra_symbols").set_value("SOLUSDT, bad-sym!, BTC").run()
+    errors = [e.value for e in at.sidebar.error]
+    assert any("bad-sym!" in e and "BTC" in e for e in errors), errors
+    assert any("Add SOLUSDT" in b.label for b in at.sidebar.button)
+    assert not at.exception
+
+
+def test_query_params_restore_choices(app):
+    app.query_params["method"] = "Huber"
+    app.query_params["timeframe"] = "5m"
+    app.query_params["window"] = "250"
+    at = app.run()
+    assert at.title[0].value.endswith("· 5m · Huber")
+    assert at.number_input(key="window").value == 250
