@@ -34,10 +34,12 @@ def _ticks(n: int) -> np.ndarray:
 def bench_resample(quick: bool) -> list[Row]:
     n = 200_000 if quick else 1_000_000
     a = _ticks(n)
+    # the store hands the resampler contiguous column copies (storage.buffer snapshots)
+    tt, price, qty, maker = (np.ascontiguousarray(a[c]) for c in ("trade_time", "price", "qty", "is_buyer_maker"))
     rows = []
     df = pd.DataFrame({"price": a["price"], "qty": a["qty"]}, index=pd.to_datetime(a["trade_time"], unit="ms", utc=True))
     for label, period, rule in (("1s", 1000, "1s"), ("1m", 60_000, "1min"), ("5m", 300_000, "5min")):
-        ours = median_time(lambda p=period: resample_ticks(a["trade_time"], a["price"], a["qty"], a["is_buyer_maker"], p), repeat=7)
+        ours = median_time(lambda p=period: resample_ticks(tt, price, qty, maker, p), repeat=7)
         alt = median_time(lambda r=rule: df.resample(r).agg({"price": ["first", "max", "min", "last"], "qty": "sum"}), repeat=5)
         rows.append(Row(f"resample {n:,} ticks -> {label} (12 columns)", ours, "pandas resample().agg (OHLC+volume)", alt))
     return rows

@@ -39,38 +39,43 @@ def timeframe_ms(rule: str) -> int:
 @njit(cache=True)
 def _resample_kernel(tt, price, qty, maker, fills, period):
     n = tt.shape[0]
-    # count bars
+    # pass 1: count bars; divide only when a tick leaves the current bar
     nb = 0
-    prev = -(2**62)
+    end = -(2**62)
     for i in range(n):
-        b = (tt[i] // period) * period
-        if b != prev:
+        if tt[i] >= end:
             nb += 1
-            prev = b
+            end = (tt[i] // period) * period + period
     start = np.empty(nb, dtype=np.int64)
     o = np.empty(nb)
     h = np.empty(nb)
     lo = np.empty(nb)
     c = np.empty(nb)
-    vol = np.zeros(nb)
-    qv = np.zeros(nb)
-    cnt = np.zeros(nb, dtype=np.int64)
-    nf = np.zeros(nb, dtype=np.int64)
-    buy = np.zeros(nb)
-    sell = np.zeros(nb)
+    vol = np.empty(nb)
+    qv = np.empty(nb)
+    cnt = np.empty(nb, dtype=np.int64)
+    nf = np.empty(nb, dtype=np.int64)
+    buy = np.empty(nb)
+    sell = np.empty(nb)
     k = -1
-    prev = -(2**62)
+    end = -(2**62)
     for i in range(n):
-        b = (tt[i] // period) * period
         p = price[i]
         q = qty[i]
-        if b != prev:
+        if tt[i] >= end:
             k += 1
-            prev = b
+            b = (tt[i] // period) * period
+            end = b + period
             start[k] = b
             o[k] = p
             h[k] = p
             lo[k] = p
+            vol[k] = 0.0
+            qv[k] = 0.0
+            cnt[k] = 0
+            nf[k] = 0
+            buy[k] = 0.0
+            sell[k] = 0.0
         else:
             if p > h[k]:
                 h[k] = p
