@@ -28,11 +28,31 @@ from ingest.binance_parse import ControlReply, MalformedFrame, parse_frame
 from ingest.rest import RestClient
 from ingest.sequencer import Sequencer
 
-__all__ = ["MAX_STREAMS", "BinanceSource", "stream_url"]
+__all__ = ["MAX_STREAMS", "BinanceSource", "BufferedWebSocket", "stream_url"]
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 200
 BLOCKED_MESSAGE = "blocked (HTTP 451: Binance refuses connections from this location)"
+
+
+class BufferedWebSocket(websocket.WebSocket):
+    """``websocket.WebSocket`` that reads the socket in 64 KiB chunks.
+
+    The stock client issues one ``recv`` syscall per frame header, length and
+    payload (three per small frame); serving those reads from a buffer filled
+    by one large ``recv`` roughly triples frames/s at high message rates.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = bytearray()
+
+    def _recv(self, bufsize: int) -> bytes:
+        if not self._rbuf:
+            self._rbuf += super()._recv(65536)
+        out = bytes(self._rbuf[:bufsize])
+        del self._rbuf[:bufsize]
+        return out
 
 
 def stream_url(ws_url: str, symbols: tuple[str, ...]) -> str:
@@ -161,7 +181,8 @@ class BinanceSource(Source):
             h.state, h.message = "connecting", f"connecting to {url}"
             try:
                 ws = websocket.create_connection(
-                    url, timeout=self.connect_timeout_s, skip_utf8_validation=True, enable_multithread=True
+                    url, timeout=self.connect_timeout_s, skip_utf8_validation=True, enable_multithread=True,
+                    class_=BufferedWebSocket,
                 )
             except websocket.WebSocketBadStatusException as exc:
                 if getattr(exc, "status_code", None) == 451:
