@@ -47,8 +47,18 @@ def main() -> None:
                 raise
             st.error(f"Live view failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
 
+    @st.fragment(run_every=max(2.0, 4 * settings.refresh_ms / 1000))
+    def live_charts() -> None:
+        try:
+            views.live_charts(rt, ctl, st.session_state.get("_table"))
+        except Exception as exc:  # shown, never a traceback
+            if _is_streamlit_control(exc):
+                raise
+            st.error(f"Charts failed on this refresh: {type(exc).__name__}: {exc}. They retry automatically.")
+
     with tabs[0]:
         live()
+        live_charts()
     table = st.session_state.get("_table")
     with tabs[0]:
         views.adf_panel(table, ctl)

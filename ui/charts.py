@@ -24,7 +24,7 @@ def decimate(df: pd.DataFrame, max_points: int) -> pd.DataFrame:
 def _layout(fig: go.Figure, title: str, revision: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title=title, height=height, margin={"l": 50, "r": 20, "t": 40, "b": 30}, uirevision=revision,
-        legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified", template="plotly_dark",
+        legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified",
     )
     return fig
 
@@ -54,10 +54,12 @@ def spread_figure(table: pd.DataFrame, window: int, k: float, revision: str) -> 
 
 def zscore_figure(table: pd.DataFrame, entry: float, exit: float, revision: str) -> go.Figure:
     """Z-score with entry/exit lines and markers where the signal changes."""
-    fig = go.Figure()
+    shapes = [
+        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": level, "y1": level, "line": {"dash": dash, "width": 1, "color": "#999"}}
+        for level, dash in ((entry, "dash"), (-entry, "dash"), (exit, "dot"), (-exit, "dot"))
+    ]
+    fig = go.Figure(layout={"shapes": shapes})  # one layout update, not four add_hline calls
     fig.add_trace(go.Scatter(x=table.index, y=table["zscore"], name="z", line={"color": "#ab47bc"}))
-    for level, dash in ((entry, "dash"), (-entry, "dash"), (exit, "dot"), (-exit, "dot")):
-        fig.add_hline(y=level, line={"dash": dash, "width": 1, "color": "#999"})
     sig = table["signal"]
     change = sig.ne(sig.shift(1)) & sig.shift(1).notna()
     for value, name, color, symbol in ((1, "enter long spread", BUY, "triangle-up"), (-1, "enter short spread", SELL, "triangle-down"), (0, "exit", "#eeeeee", "x")):

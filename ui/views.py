@@ -112,7 +112,10 @@ def progress_note(pf: PairFrame, params: PairParams) -> str | None:
 
 
 def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
-    """The live pair view; returns the analytics table (or None while collecting)."""
+    """Fast live view (every refresh): status, KPIs and the z-score chart.
+
+    Returns the analytics table (None while collecting) for the slower views.
+    """
     status_strip(rt, ctl)
     if ctl.sym_y == ctl.sym_x:
         st.error("Choose two different symbols for Y and X.")
@@ -128,8 +131,6 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     )
     if note:
         st.info(note + (" — 1m/5m views use closed bars only." if pf.closed_only else ""))
-        if pf.rows == 0:
-            return None
     if pf.rows < 3:
         return None
     cache = st.session_state.setdefault("_table_cache", {})
@@ -138,23 +139,30 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     except ValueError as exc:
         st.error(f"Cannot compute analytics: {exc}")
         return None
-    shown = charts.decimate(table, rt.settings.max_chart_points)
     last_y = rt.store.buffer.buffer(ctl.sym_y).snapshot(newest - 60_000, None, ("price",))["price"]
     last_x = rt.store.buffer.buffer(ctl.sym_x).snapshot(newest - 60_000, None, ("price",))["price"]
     kpis(table, ctl, spread_diagnostics(table), float(last_y[-1]) if len(last_y) else float("nan"), float(last_x[-1]) if len(last_x) else float("nan"))
+    shown = charts.decimate(table, rt.settings.max_chart_points)
     if len(shown) < len(table):
         st.caption(f"Charts show the latest {len(shown):,} of {len(table):,} rows; computations use all of them.")
+    st.plotly_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, f"{ctl.pair_label}-{ctl.timeframe}"), key="z_chart")
+    return table
+
+
+def live_charts(rt: Runtime, ctl: Controls, table: pd.DataFrame | None) -> None:
+    """Slower live view: spread, prices, β, correlation, volume and volume profile."""
+    if table is None or table.empty:
+        return
+    shown = charts.decimate(table, rt.settings.max_chart_points)
     rev = f"{ctl.pair_label}-{ctl.timeframe}"
-    st.plotly_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, rev), key="z_chart")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.spread_figure(shown, ctl.params.window, ctl.band_k, rev), key="spread_chart")
     c2.plotly_chart(charts.prices_figure(shown, ctl.sym_y, ctl.sym_x, rev), key="prices_chart")
     betas = {ctl.params.method: shown["beta"]}
     if ctl.overlay_methods:
-        f = pf.frame
         for m in analytics.HEDGE_METHODS:
             if m != ctl.params.method:
-                other = analytics.pair_analytics(f["close_y"], f["close_x"], PairParams(**{**ctl.params.__dict__, "method": m}))
+                other = analytics.pair_analytics(table["price_y"], table["price_x"], PairParams(**{**ctl.params.__dict__, "method": m}))
                 betas[m] = other["beta"].reindex(shown.index)
     c3, c4 = st.columns(2)
     c3.plotly_chart(charts.beta_figure(betas, rev), key="beta_chart")
@@ -162,14 +170,13 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     vol_tf = "1s" if ctl.timeframe == "tick" else ctl.timeframe
     c5, c6 = st.columns([2, 1])
     bars_y = rt.store.bars(ctl.sym_y, vol_tf)
+    bars_y = bars_y[bars_y.index >= shown.index[0]]
     if len(bars_y):
-        bars_y = bars_y[bars_y.index >= shown.index[0]] if len(shown) else bars_y
         c5.plotly_chart(charts.volume_figure(charts.decimate(bars_y, rt.settings.max_chart_points), ctl.sym_y, rev), key="volume_chart")
-        ticks = rt.store.buffer.snapshot(ctl.sym_y, int(shown.index[0].value // 1_000_000) if len(shown) else None, None, ("price", "qty", "is_buyer_maker"))
-        if len(ticks):
-            prof = analytics.volume_profile(ticks["price"], ticks["qty"], bins=30, is_buyer_maker=ticks["is_buyer_maker"])
-            c6.plotly_chart(charts.volume_profile_figure(prof, ctl.sym_y, rev), key="profile_chart")
-    return table
+    ticks = rt.store.buffer.snapshot(ctl.sym_y, int(shown.index[0].value // 1_000_000), None, ("price", "qty", "is_buyer_maker"))
+    if len(ticks):
+        prof = analytics.volume_profile(ticks["price"], ticks["qty"], bins=30, is_buyer_maker=ticks["is_buyer_maker"])
+        c6.plotly_chart(charts.volume_profile_figure(prof, ctl.sym_y, rev), key="profile_chart")
 
 
 def adf_panel(table: pd.DataFrame | None, ctl: Controls) -> None:
