@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from config import ConfigError, load_settings
-from ui import views
+from ui import alerts_view, views
 from ui.controls import sidebar
 from ui.runtime import Runtime, build_runtime
 
@@ -41,6 +41,7 @@ def main() -> None:
     @st.fragment(run_every=settings.refresh_ms / 1000)
     def live() -> None:
         try:
+            alerts_view.toasts(rt.alerts)
             st.session_state["_table"] = views.live_pair(rt, ctl)
         except Exception as exc:  # shown, never a traceback
             if _is_streamlit_control(exc):
@@ -69,7 +70,7 @@ def main() -> None:
     with tabs[3]:
         views.minute_stats_tab(rt, table, ctl)
     with tabs[4]:
-        st.info("Alert rules and history appear here once the alert engine is enabled.")
+        alerts_view.alerts_tab(rt.alerts, ctl.symbols, ctl.sym_y, ctl.sym_x)
     with tabs[5]:
         views.exports(rt, table, ctl)
 

@@ -12,6 +12,7 @@ import io
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,8 @@ class TickStore:
         self._rows_at_start = 0
         self._started = False
         self.last_ids_at_start: dict[str, int] = {}
+        # per symbol: (last trade_time in a batch, earliest local receive time in it, ms)
+        self._arrivals: dict[str, deque[tuple[int, float]]] = {}
 
     @classmethod
     def from_settings(cls, settings) -> TickStore:
@@ -139,8 +142,24 @@ class TickStore:
         added = self.buffer.append(batch)
         self.writer.submit(batch)
         if added:
+            recv = batch.data["recv_time"]
+            recv = recv[np.isfinite(recv)]
+            if len(recv):
+                q = self._arrivals.setdefault(batch.symbol, deque(maxlen=20_000))
+                q.append((int(batch.data["trade_time"][-1]), float(recv.min())))
             self._bump()
         return added
+
+    def received_at(self, symbol: str, trade_time_ms: int) -> float | None:
+        """Local receive time (ms, conservative: the earliest in its batch) of the
+        first delivered batch holding a trade at or after ``trade_time_ms``."""
+        q = self._arrivals.get(symbol.upper())
+        if not q:
+            return None
+        for last_tt, recv in list(q):
+            if last_tt >= trade_time_ms:
+                return recv
+        return None
 
     def record_gap(self, gap: GapRecord) -> None:
         self._gaps.append(gap)
@@ -215,7 +234,7 @@ class TickStore:
         open_tail = tail[~tail["closed"]]
         out = pd.concat([cached, open_tail]) if len(open_tail) else cached.copy()
         if as_of_ms is not None and len(out):
-            ends = (out.index.asi8 // 1_000_000) + period
+            ends = out.index.as_unit("ms").asi8 + period
             out["closed"] = out["closed"].to_numpy() | (ends <= as_of_ms)
         if start_ms is not None:
             out = out[out.index >= pd.Timestamp(start_ms, unit="ms", tz="UTC")]

@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from alerts import AlertEngine
 from config import Settings
 from ingest.base import Source
 from ingest.binance import BinanceSource
@@ -25,11 +26,14 @@ class Runtime:
     settings: Settings
     store: TickStore
     source: Source | None
+    alerts: AlertEngine | None = None
     warm: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         if self.source is not None:
             self.source.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         self.store.close()
 
 
@@ -46,7 +50,9 @@ def build_runtime(settings: Settings) -> Runtime:
             rest_timeout_s=settings.rest_timeout_s,
         )
         source.start()
-    rt = Runtime(settings, store, source)
+    alerts = AlertEngine(store, webhook_url=settings.webhook_url)
+    alerts.start()
+    rt = Runtime(settings, store, source, alerts)
 
     def _warm() -> None:
         try:

@@ -68,3 +68,22 @@ def test_query_params_restore_choices(app):
     at = app.run()
     assert at.title[0].value.endswith("· 5m · Huber")
     assert at.number_input(key="window").value == 250
+
+
+def _by_label(widgets, label):
+    return next(w for w in widgets if w.label == label)
+
+
+def test_alert_rule_created_listed_and_rejected_from_the_ui(app):
+    at = app.run()
+    _by_label(at.button, "Save rule").click().run()
+    assert not at.exception
+    assert any("Saved:" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("#1" in m.value and "z-score extreme" in m.value for m in at.markdown)
+    # an impossible rule: a correlation above 1.5 can never happen
+    _by_label(at.selectbox, "Metric").set_value("correlation")
+    _by_label(at.selectbox, "Comparison").set_value(">")
+    _by_label(at.number_input, "Threshold").set_value(1.5)
+    _by_label(at.button, "Save rule").click().run()
+    assert any("could never fire" in e.value for e in at.error)
+    assert not any("#2" in m.value for m in at.markdown)
