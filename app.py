@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from config import ConfigError, load_settings
-from ui import alerts_view, views
+from ui import alerts_view, history_view, views
 from ui.controls import sidebar
 from ui.runtime import Runtime, build_runtime
 
@@ -31,9 +31,20 @@ def main() -> None:
     ctl = sidebar(settings.symbols, settings.default_window)
     if rt.source is not None and tuple(rt.source.symbols) != ctl.symbols and len(ctl.symbols) >= 1:
         rt.source.set_symbols(ctl.symbols)
+    if ctl.source == "Uploaded history":
+        st.title(f"Uploaded history · {ctl.timeframe} · {ctl.params.method}")
+        history_view.upload_panel(rt)
+        tabs = st.tabs(["Dataset pair", "Backtest", "Minute stats"])
+        with tabs[0]:
+            table = history_view.dataset_analysis(rt, ctl)
+        with tabs[1]:
+            views.backtest_tab(table, ctl)
+        with tabs[2]:
+            views.minute_stats_tab(None, table, ctl)
+        return
     st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
-    if ctl.source != "Live Binance":
-        st.info(f"{ctl.source}: no dataset is loaded yet — upload and replay arrive with the history feature. Showing live data.")
+    if ctl.source == "Replay":
+        st.info("Replay is not available yet: showing live data. Use 'Uploaded history' to analyse files.")
     tabs = st.tabs(["Live pair", "Multi-asset", "Backtest", "Minute stats", "Alerts", "Exports"])
 
     # The fragment lives entirely inside the tab: a fragment must only draw into

@@ -256,12 +256,12 @@ def backtest_tab(table: pd.DataFrame | None, ctl: Controls) -> None:
     d2.download_button("Download equity CSV", to_csv(res.equity), export_name("backtest_equity", ctl.pair_label, ctl.timeframe, table.index), "text/csv", key="dl_bt_equity")
 
 
-def minute_stats_tab(rt: Runtime, table: pd.DataFrame | None, ctl: Controls) -> None:
+def minute_stats_tab(rt: Runtime | None, table: pd.DataFrame | None, ctl: Controls) -> None:
     if table is None or ctl.timeframe == "5m":
         st.info("Minute stats need the tick, 1s or 1m view with data.")
         return
-    vy = rt.store.bars(ctl.sym_y, "1m")["volume"]
-    vx = rt.store.bars(ctl.sym_x, "1m")["volume"]
+    vy = rt.store.bars(ctl.sym_y, "1m")["volume"] if rt is not None else None
+    vx = rt.store.bars(ctl.sym_x, "1m")["volume"] if rt is not None else None
     ms = analytics.minute_stats(table, vy, vx)
     st.dataframe(ms.round(6), width="stretch")
     st.download_button("Download minute stats CSV", to_csv(ms, "minute"), export_name("minute_stats", ctl.pair_label, ctl.timeframe, ms.index), "text/csv", key="dl_minute")
