@@ -131,3 +131,36 @@ def test_live_dashboard_in_a_real_browser(served_app):
         assert rows[-1]["timestamp"].endswith("+00:00")
         assert not errors, errors
         browser.close()
+
+
+def test_upload_through_the_browser_and_download_analytics(served_app, data_dir, tmp_path):
+    """Upload the real 1-minute bars (both legs in one CSV) and download the analytics CSV."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = served_app
+    import pandas as pd
+
+    btc = pd.read_csv(data_dir / "BTCUSDT_1m_2025-01-01_2025-02-04.csv").head(3000).assign(symbol="BTCUSDT")
+    eth = pd.read_csv(data_dir / "ETHUSDT_1m_2025-01-01_2025-02-04.csv").head(3000).assign(symbol="ETHUSDT")
+    upload = tmp_path / "spot_1m_two_legs.csv"
+    pd.concat([btc, eth]).to_csv(upload, index=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=_chromium(),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 2000}, accept_downloads=True)
+        page.goto(f"{url}/?source=Uploaded%20history&timeframe=1m&window=60")
+        page.get_by_text("Upload history").first.wait_for(timeout=60_000)
+        page.locator("input[type='file']").first.set_input_files(str(upload))
+        page.get_by_role("button", name="Load file").click()
+        page.get_by_text("Saved 6,000 rows").wait_for(timeout=60_000)
+        assert "Detected: OHLCV bars" in page.inner_text("body")
+        button = page.get_by_role("button", name="Processed analytics (prices, β, α, spread, z, correlation, signal)")
+        button.wait_for(timeout=60_000)
+        with page.expect_download(timeout=30_000) as dl:
+            button.click()
+        rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        assert len(rows) == 3000
+        assert rows[-1]["timestamp"].startswith("2025-01-03T") and rows[-1]["zscore"] != ""
+        browser.close()
