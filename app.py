@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from config import ConfigError, load_settings
-from ui import alerts_view, history_view, views
+from ui import alerts_view, history_view, replay_view, views
 from ui.controls import sidebar
 from ui.runtime import Runtime, build_runtime
 
@@ -29,7 +29,7 @@ def main() -> None:
         st.stop()
     rt = runtime()
     ctl = sidebar(settings.symbols, settings.default_window)
-    if rt.source is not None and tuple(rt.source.symbols) != ctl.symbols and len(ctl.symbols) >= 1:
+    if ctl.source == "Live Binance" and rt.source is not None and tuple(rt.source.symbols) != ctl.symbols and len(ctl.symbols) >= 1:
         rt.source.set_symbols(ctl.symbols)
     if ctl.source == "Uploaded history":
         st.title(f"Uploaded history · {ctl.timeframe} · {ctl.params.method}")
@@ -42,9 +42,15 @@ def main() -> None:
         with tabs[2]:
             views.minute_stats_tab(None, table, ctl)
         return
-    st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
+    live_rt = rt
     if ctl.source == "Replay":
-        st.info("Replay is not available yet: showing live data. Use 'Uploaded history' to analyse files.")
+        st.title(f"Replay · {ctl.timeframe} · {ctl.params.method}")
+        chosen = replay_view.replay_panel(rt, ctl)
+        if chosen is None:
+            return
+        rt, ctl = chosen
+    else:
+        st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
     tabs = st.tabs(["Live pair", "Multi-asset", "Backtest", "Minute stats", "Alerts", "Exports"])
 
     # The fragment lives entirely inside the tab: a fragment must only draw into
@@ -52,7 +58,7 @@ def main() -> None:
     @st.fragment(run_every=settings.refresh_ms / 1000)
     def live() -> None:
         try:
-            alerts_view.toasts(rt.alerts)
+            alerts_view.toasts(live_rt.alerts)
             st.session_state["_table"] = views.live_pair(rt, ctl)
         except Exception as exc:  # shown, never a traceback
             if _is_streamlit_control(exc):
@@ -81,7 +87,7 @@ def main() -> None:
     with tabs[3]:
         views.minute_stats_tab(rt, table, ctl)
     with tabs[4]:
-        alerts_view.alerts_tab(rt.alerts, ctl.symbols, ctl.sym_y, ctl.sym_x)
+        alerts_view.alerts_tab(live_rt.alerts, live_rt.settings.symbols, ctl.sym_y, ctl.sym_x)
     with tabs[5]:
         views.exports(rt, table, ctl)
 

@@ -94,6 +94,17 @@ class DatasetStore:
         row = ds[ds["name"] == name]
         return None if row.empty else row.iloc[0].to_dict()
 
+    def ticks(self, name: str, symbol: str) -> pd.DataFrame:
+        """Stored ticks of a tick dataset (trade_time ms, price, qty, is_buyer_maker, agg_id)."""
+        conn = self._conn()
+        try:
+            return pd.read_sql_query(
+                "SELECT trade_time, price, qty, is_buyer_maker, agg_id FROM dataset_ticks WHERE dataset = ? AND symbol = ? ORDER BY seq",
+                conn, params=(name, symbol),
+            ).astype({"is_buyer_maker": bool})
+        finally:
+            conn.close()
+
     def bars(self, name: str, symbol: str, timeframe: str) -> pd.DataFrame:
         """Bars of ``symbol`` in ``timeframe`` (closed: the data are complete)."""
         info = self.info(name)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import analytics
 from ingest.files import FileFormatError, load_bytes
-from storage.bars import align_pair, timeframe_ms
 from storage.datasets import DatasetStore
 from ui import charts
 from ui.controls import Controls
-from ui.pipeline import BAR_SECONDS, export_name, spread_diagnostics, to_csv
+from ui.pipeline import BAR_SECONDS, dataset_pair_frame, dataset_pair_table, export_name, spread_diagnostics, to_csv
 from ui.runtime import Runtime
 
 
@@ -70,16 +68,15 @@ def dataset_analysis(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
         return None
     tf = "1s" if ctl.timeframe == "tick" else ctl.timeframe
     try:
-        by, bx = ds.bars(name, y, tf), ds.bars(name, x, tf)
+        frame = dataset_pair_frame(ds, name, y, x, tf)
     except ValueError as exc:
         st.error(str(exc))
         return None
-    frame = align_pair(by, bx, timeframe_ms(tf), as_of_ms=2**62)
     if len(frame) < ctl.params.window + 2:
         st.warning(f"Only {len(frame)} aligned {tf} bars; the {ctl.params.window}-bar window needs {ctl.params.window + 2}.")
         return None
     with st.spinner("computing…"):
-        table = analytics.pair_analytics(frame["close_y"], frame["close_x"], ctl.params)
+        table = dataset_pair_table(ds, name, y, x, tf, ctl.params)
     last = table.iloc[-1]
     diag = spread_diagnostics(table)
     cols = st.columns(6)

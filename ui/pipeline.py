@@ -160,3 +160,20 @@ def to_csv(df: pd.DataFrame, index_label: str = "timestamp") -> str:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].map(lambda t: t.isoformat() if pd.notna(t) else "")
     return out.to_csv(index_label=index_label)
+
+
+def dataset_pair_frame(datasets, name: str, sym_y: str, sym_x: str, timeframe: str) -> pd.DataFrame:
+    """Aligned bars of two symbols of an uploaded dataset (all bars closed)."""
+    from storage.bars import align_pair
+
+    tf = "1s" if timeframe == "tick" else timeframe
+    by, bx = datasets.bars(name, sym_y, tf), datasets.bars(name, sym_x, tf)
+    return align_pair(by, bx, timeframe_ms(tf), as_of_ms=2**62)
+
+
+def dataset_pair_table(datasets, name: str, sym_y: str, sym_x: str, timeframe: str, params: PairParams) -> pd.DataFrame:
+    """The analytics table of a dataset pair — what the dashboard shows and exports, and what the CLI writes."""
+    frame = dataset_pair_frame(datasets, name, sym_y, sym_x, timeframe)
+    if len(frame) < 3:
+        raise ValueError(f"only {len(frame)} aligned bars for {sym_y}/{sym_x}")
+    return analytics.pair_analytics(frame["close_y"], frame["close_x"], params)

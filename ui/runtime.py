@@ -11,6 +11,7 @@ import atexit
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from alerts import AlertEngine
 from config import Settings
@@ -28,8 +29,11 @@ class Runtime:
     source: Source | None
     alerts: AlertEngine | None = None
     warm: threading.Event = field(default_factory=threading.Event)
+    replay: Runtime | None = None  # a replay's own store + source, shown through the live views
 
     def close(self) -> None:
+        if self.replay is not None:
+            self.replay.close()
         if self.source is not None:
             self.source.stop()
         if self.alerts is not None:
@@ -65,3 +69,21 @@ def build_runtime(settings: Settings) -> Runtime:
     threading.Thread(target=_warm, name="numba-warmup", daemon=True).start()
     atexit.register(rt.close)
     return rt
+
+
+def start_replay(rt: Runtime, ticks: dict, speed: float | None) -> Runtime:  # ticks: symbol -> BATCH_DTYPE array
+    """Replay ticks through a fresh store (its own SQLite file, never the live one)."""
+    from ingest.replay import ReplaySource
+
+    if rt.replay is not None:
+        rt.replay.close()
+    path = rt.settings.db_path.with_name(rt.settings.db_path.stem + "-replay.sqlite")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    store = TickStore(path, max_ticks=rt.settings.buffer_max_ticks, max_age_s=10**9, warm_start_hours=0)
+    store.start(warm_start=False)
+    source = ReplaySource(store, ticks, speed=speed)
+    source.start()
+    rt.replay = Runtime(rt.settings, store, source)
+    rt.replay.warm.set()
+    return rt.replay

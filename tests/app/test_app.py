@@ -87,3 +87,26 @@ def test_alert_rule_created_listed_and_rejected_from_the_ui(app):
     _by_label(at.button, "Save rule").click().run()
     assert any("could never fire" in e.value for e in at.error)
     assert not any("#2" in m.value for m in at.markdown)
+
+
+def test_replay_source_streams_a_tick_dataset_into_the_live_views(app, tmp_path, data_dir):
+    import time
+
+    from ingest.files import load_bytes
+    from storage.datasets import DatasetStore
+
+    name = "usdm_BTCUSDT_ETHUSDT_recording_20251216.csv"
+    loaded = load_bytes(name, (data_dir / name).read_bytes())
+    DatasetStore(tmp_path / "app.sqlite").save("recording", loaded.kind, loaded.frames)
+    app.query_params["source"] = "Replay"
+    at = app.run()
+    assert at.selectbox(key="rp_name").value == "recording"
+    at.selectbox(key="rp_speed").set_value("as fast as possible").run()
+    at.button(key="rp_start").click().run()
+    assert not at.exception
+    time.sleep(3)
+    at.run()
+    assert at.title[0].value.startswith("Replay")
+    text = "\n".join(c.value for c in at.caption)
+    assert "Newest tick on screen: 2025-12-16" in text, text
+    assert not at.exception

@@ -160,7 +160,20 @@ def test_upload_through_the_browser_and_download_analytics(served_app, data_dir,
         button.wait_for(timeout=60_000)
         with page.expect_download(timeout=30_000) as dl:
             button.click()
-        rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        dashboard_csv = Path(dl.value.path()).read_text()
+        dashboard_name = dl.value.suggested_filename
+        rows = list(csv.DictReader(io.StringIO(dashboard_csv)))
         assert len(rows) == 3000
         assert rows[-1]["timestamp"].startswith("2025-01-03T") and rows[-1]["zscore"] != ""
         browser.close()
+    # the headless CLI writes the same file for the same inputs
+    db, out = tmp_path / "cli.sqlite", tmp_path / "out"
+    subprocess.run([sys.executable, "cli.py", "--db", str(db), "load", str(upload), "--dataset", "spot"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "cli.py", "--db", str(db), "analyze", "--dataset", "spot", "--y", "ETHUSDT", "--x", "BTCUSDT",
+         "--timeframe", "1m", "--window", "60", "--out", str(out)],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    cli_file = out / dashboard_name
+    assert cli_file.exists(), sorted(p.name for p in out.iterdir())
+    assert cli_file.read_text() == dashboard_csv

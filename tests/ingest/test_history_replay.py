@@ -1,0 +1,128 @@
+"""data.binance.vision download (checksums, cache) against a local HTTP server; replay pacing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from ingest.files import load_bytes
+from ingest.history import HistoryError, download_days
+from ingest.replay import ReplaySource, frames_to_ticks
+from storage.store import TickStore
+from tests.recordings import trades_array
+
+DAY = dt.date(2026, 5, 8)
+
+
+@pytest.fixture
+def vision(data_dir):
+    """A local data.binance.vision serving the real aggTrades file, zipped by the test."""
+    raw = (data_dir / "BTCUSD_PERP-aggTrades-2026-05-08.csv").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("BTCUSDT-aggTrades-2026-05-08.csv", raw)
+    files = {"/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip": buf.getvalue()}
+    good = hashlib.sha256(buf.getvalue()).hexdigest()
+    files["/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip.CHECKSUM"] = f"{good}  BTCUSDT-aggTrades-2026-05-08.zip\n".encode()
+    hits: list[str] = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", files, hits, raw
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_download_verifies_checksum_caches_and_loads(vision, tmp_path):
+    base, _files, hits, raw = vision
+    paths = download_days(base, "btcusdt", DAY, DAY, tmp_path)
+    assert [p.name for p in paths] == ["BTCUSDT-aggTrades-2026-05-08.zip"]
+    loaded = load_bytes(paths[0].name, paths[0].read_bytes())
+    assert len(loaded.frames["BTCUSDT"]) == raw.count(b"\n") - 1
+    zips_before = sum(p.endswith(".zip") for p in hits)
+    download_days(base, "BTCUSDT", DAY, DAY, tmp_path)  # cached and verified: only the checksum is fetched
+    assert sum(p.endswith(".zip") for p in hits) == zips_before
+
+
+def test_bad_checksum_is_rejected_and_nothing_is_kept(vision, tmp_path):
+    base, files, _hits, _raw = vision
+    key = next(k for k in files if k.endswith(".CHECKSUM"))
+    files[key] = b"0" * 64 + b"  BTCUSDT-aggTrades-2026-05-08.zip\n"
+    with pytest.raises(HistoryError, match="checksum mismatch"):
+        download_days(base, "BTCUSDT", DAY, DAY, tmp_path)
+    assert not list((tmp_path / "BTCUSDT").glob("*.zip"))
+
+
+def test_missing_day_says_so(vision, tmp_path):
+    base, *_ = vision
+    with pytest.raises(HistoryError, match="not found"):
+        download_days(base, "BTCUSDT", DAY, DAY + dt.timedelta(days=1), tmp_path)
+
+
+@pytest.mark.parametrize("speed,span_s,low,high", [(10.0, 10.0, 0.8, 3.0), (100.0, 60.0, 0.4, 2.5), (None, 300.0, 0.0, 3.0)])
+def test_replay_speed_and_completeness(tmp_path, data_dir, speed, span_s, low, high):
+    arr = trades_array(data_dir, "ETHUSDT")
+    cut = arr[arr["trade_time"] < arr["trade_time"][0] + span_s * 1000]
+    import pandas as pd
+
+    frames = {"ETHUSDT": pd.DataFrame({"trade_time": cut["trade_time"], "price": cut["price"], "qty": cut["qty"],
+                                       "is_buyer_maker": cut["is_buyer_maker"], "agg_id": cut["agg_id"]})}
+    store = TickStore(tmp_path / "r.sqlite")
+    src = ReplaySource(store, frames_to_ticks(frames), speed=speed)
+    t0 = time.monotonic()
+    src.start()
+    while not src.done() and time.monotonic() - t0 < 30:
+        time.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    src.stop()
+    assert low <= elapsed <= high, elapsed
+    assert np.array_equal(store.buffer.snapshot("ETHUSDT")["agg_id"], cut["agg_id"])
+    store.close()
+
+
+def test_replay_pause_and_resume(tmp_path, data_dir):
+    arr = trades_array(data_dir, "BTCUSDT")
+    import pandas as pd
+
+    frames = {"BTCUSDT": pd.DataFrame({"trade_time": arr["trade_time"], "price": arr["price"], "qty": arr["qty"],
+                                       "is_buyer_maker": arr["is_buyer_maker"], "agg_id": arr["agg_id"]})}
+    store = TickStore(tmp_path / "r.sqlite")
+    src = ReplaySource(store, frames_to_ticks(frames), speed=20.0)
+    src.start()
+    time.sleep(0.5)
+    src.pause()
+    time.sleep(0.2)
+    held = src.delivered
+    time.sleep(0.6)
+    assert src.delivered == held and 0 < held < src.total
+    src.set_speed(None)
+    src.resume()
+    deadline = time.monotonic() + 20
+    while not src.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    src.stop()
+    assert src.done()
+    store.close()
