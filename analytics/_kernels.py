@@ -122,18 +122,20 @@ def rolling_ols_kernel(y, x, window):
 
 
 @njit(cache=True, error_model="numpy")
-def kalman_kernel(y, x, delta, obs_var, beta0, alpha0, p0):
+def kalman_kernel(y, x, delta, obs_var, beta0, alpha0, p0, all_finite, out):
     """Kalman filter for ``y_t = beta_t x_t + alpha_t + v_t`` with random-walk state.
 
     State ``theta = [beta, alpha]``, transition covariance ``delta/(1-delta) I``,
     observation variance ``obs_var``, prior ``N([beta0, alpha0], p0 I)``.
-    Returns a ``(5, n)`` array of rows ``alpha, beta`` (posterior, uses data up
-    to t), the one-step forecast error ``e_t = y_t - [x_t, 1] theta_{t|t-1}``,
-    its variance ``Q_t`` and ``e_t / sqrt(Q_t)``.
-    Non-finite observations skip the update (state carried, outputs NaN).
+    Returns an ``(n, 5)`` array of columns ``alpha, beta`` (posterior, uses data
+    up to t), the one-step forecast error ``e_t = y_t - [x_t, 1] theta_{t|t-1}``,
+    its variance ``Q_t`` and ``e_t / sqrt(Q_t)``. Non-finite observations skip
+    the update (state carried, outputs NaN); ``all_finite=True`` (checked by the
+    caller) skips that test. ``out`` is an ``(n, 5)`` array the caller allocates
+    with NumPy (whose large allocations use huge pages: faulting in 40 MB of
+    fresh memory from inside the loop costs more than the filter itself).
     """
     n = y.shape[0]
-    out = np.empty((5, n))
     vw = delta / (1.0 - delta)
     b = beta0
     a = alpha0
@@ -147,15 +149,14 @@ def kalman_kernel(y, x, delta, obs_var, beta0, alpha0, p0):
         r11 = p11 + vw
         xt = x[t]
         yt = y[t]
-        if not (math.isfinite(xt) and math.isfinite(yt)):
+        if not all_finite and not (math.isfinite(xt) and math.isfinite(yt)):
             p00 = r00
             p01 = r01
             p11 = r11
             for c in range(5):
-                out[c, t] = np.nan
+                out[t, c] = np.nan
             continue
-        yhat = xt * b + a
-        e = yt - yhat
+        e = yt - (xt * b + a)
         # Q = h R h' + Ve with h = [x, 1]
         rh0 = r00 * xt + r01
         rh1 = r01 * xt + r11
@@ -163,17 +164,17 @@ def kalman_kernel(y, x, delta, obs_var, beta0, alpha0, p0):
         inv_q = 1.0 / q
         k0 = rh0 * inv_q
         k1 = rh1 * inv_q
-        b = b + k0 * e
-        a = a + k1 * e
-        # P = R - K h R  (Joseph-free form, symmetric by construction)
+        b += k0 * e
+        a += k1 * e
+        # P = R - K h R
         p00 = r00 - k0 * rh0
         p01 = r01 - k0 * rh1
         p11 = r11 - k1 * rh1
-        out[0, t] = a
-        out[1, t] = b
-        out[2, t] = e
-        out[3, t] = q
-        out[4, t] = e * math.sqrt(inv_q)
+        out[t, 0] = a
+        out[t, 1] = b
+        out[t, 2] = e
+        out[t, 3] = q
+        out[t, 4] = e * math.sqrt(inv_q)
     return out
 
 
@@ -370,5 +371,6 @@ def warm_up() -> None:
     a = np.linspace(1.0, 2.0, 16)
     b = a * 1.5 + np.sin(a)
     rolling_ols_kernel(b, a, 4)
-    kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0)
+    kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, True, np.empty((16, 5)))
+    kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, False, np.empty((16, 5)))
     rolling_huber_kernel(b, a, 8, 1.345, 50, 1e-8, 1e-11)

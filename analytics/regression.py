@@ -110,11 +110,13 @@ def kalman_hedge(
         raise ValueError(f"obs_var must be > 0, got {obs_var}")
     if not initial_var > 0.0:
         raise ValueError(f"initial_var must be > 0, got {initial_var}")
+    yv, xv = ys.to_numpy(), xs.to_numpy()
+    all_finite = bool(np.isfinite(yv).all() and np.isfinite(xv).all())
     out = _kernels.kalman_kernel(
-        ys.to_numpy(), xs.to_numpy(), float(delta), float(obs_var), float(initial_beta), float(initial_alpha), float(initial_var)
+        yv, xv, float(delta), float(obs_var), float(initial_beta), float(initial_alpha), float(initial_var), all_finite,
+        np.empty((len(yv), 5)),
     )
-    # one 2-D block, no per-column copies
-    return pd.DataFrame(out.T, index=ys.index, columns=["alpha", "beta", "forecast_error", "forecast_var", "zscore"])
+    return pd.DataFrame(out, index=ys.index, columns=["alpha", "beta", "forecast_error", "forecast_var", "zscore"], copy=False)
 
 
 def rolling_huber(
