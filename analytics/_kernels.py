@@ -374,3 +374,32 @@ def warm_up() -> None:
     kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, True, np.empty((16, 5)))
     kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, False, np.empty((16, 5)))
     rolling_huber_kernel(b, a, 8, 1.345, 50, 1e-8, 1e-11)
+    positions_kernel(b - 2.0, 1.0, 0.0, np.inf)
+
+
+@njit(cache=True)
+def positions_kernel(z, entry, exit_level, stop):
+    """Spread position after each bar from the entry/exit/stop hysteresis (stop=inf: none).
+
+    +1 long spread (entered when z < -entry), -1 short (z > entry), 0 flat; a
+    short exits at z <= exit or z >= stop, a long at z >= -exit or z <= -stop;
+    NaN keeps the position.
+    """
+    n = z.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    pos = 0
+    for t in range(n):
+        zt = z[t]
+        if zt == zt:  # not NaN
+            if pos == 0:
+                if zt > entry:
+                    pos = -1
+                elif zt < -entry:
+                    pos = 1
+            elif pos == -1:
+                if zt >= stop or zt <= exit_level:
+                    pos = 0
+            elif zt <= -stop or zt >= -exit_level:
+                pos = 0
+        out[t] = pos
+    return out

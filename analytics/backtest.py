@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analytics import _kernels
 from analytics._validate import ArrayLike, aligned_pair, as_series, check_lag
 from analytics.stats import periods_per_year
 
@@ -54,12 +55,7 @@ def target_positions(z: ArrayLike, entry: float = 2.0, exit: float = 0.0, stop: 
     """
     zs = as_series(z, "z")
     _check_thresholds(entry, exit, stop)
-    out = np.zeros(len(zs), dtype=np.int8)
-    pos = 0
-    for t, zt in enumerate(zs.to_numpy()):
-        if not math.isnan(zt):
-            pos = _next_position(pos, zt, entry, exit, stop)[0]
-        out[t] = pos
+    out = _kernels.positions_kernel(zs.to_numpy(), float(entry), float(exit), math.inf if stop is None else float(stop))
     return pd.Series(out, index=zs.index, name="signal")
 
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import Row, machine, render, write_json
 
-SUITES = ["benchmarks.bench_analytics", "benchmarks.bench_storage", "benchmarks.bench_ingest", "benchmarks.bench_files"]
+SUITES = ["benchmarks.bench_analytics", "benchmarks.bench_storage", "benchmarks.bench_ingest", "benchmarks.bench_files", "benchmarks.bench_app"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,55 @@
+"""Server time of one live refresh: 24 h of 1 s bars per leg (86,400) through the fast fragment's work."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import analytics
+from benchmarks.harness import Row, median_time
+from storage.store import TickStore
+from storage.ticks import BATCH_DTYPE, TickBatch
+from ui import charts, pipeline
+
+
+def _leg(symbol: str, seed: int, start_ms: int, n_ticks: int, base: float) -> TickBatch:
+    rng = np.random.default_rng(seed)
+    a = np.empty(n_ticks, dtype=BATCH_DTYPE)
+    a["agg_id"] = np.arange(n_ticks) + 1
+    a["trade_time"] = start_ms + np.sort(rng.integers(0, 86_400_000, n_ticks))
+    a["event_time"] = a["trade_time"]
+    a["recv_time"] = a["trade_time"] + 5.0
+    a["price"] = base * np.exp(np.cumsum(rng.normal(0, 2e-5, n_ticks)))
+    a["qty"] = rng.exponential(0.05, n_ticks)
+    a["first_id"] = a["agg_id"]
+    a["last_id"] = a["agg_id"]
+    a["is_buyer_maker"] = rng.random(n_ticks) < 0.5
+    return TickBatch(symbol, a)
+
+
+def bench_live_refresh(quick: bool) -> list[Row]:
+    start = 1_780_000_000_000
+    n = 200_000 if quick else 600_000  # ~7 ticks/s: every 1 s bar of 24 h is filled
+    with tempfile.TemporaryDirectory() as tmp:
+        store = TickStore(Path(tmp) / "b.sqlite", max_age_s=10**9)
+        store.write(_leg("ETHUSDT", 1, start, n, 3000.0))
+        store.write(_leg("BTCUSDT", 2, start, n, 90000.0))
+        params = analytics.PairParams(window=100)
+        cache: dict = {}
+
+        def refresh() -> None:
+            pf = pipeline.pair_frame(store, "ETHUSDT", "BTCUSDT", "1s")
+            table = pipeline.compute_table(pf, params, cache)
+            pipeline.spread_diagnostics(table)
+            charts.zscore_figure(charts.decimate(table, 3000), 2.0, 0.0, "bench").to_json()
+
+        refresh()
+        rows = len(pipeline.pair_frame(store, "ETHUSDT", "BTCUSDT", "1s").frame)
+        t = median_time(refresh, repeat=7)
+        store.close()
+    return [Row(f"live refresh, {rows:,} 1s bars per leg (bars, OLS, z, corr, ADF, z chart)", t, "-", None, "budget 150 ms")]
+
+
+SUITE = [bench_live_refresh]
