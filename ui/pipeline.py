@@ -120,7 +120,7 @@ def pair_scanner(store: TickStore, symbols: tuple[str, ...], timeframe: str, par
     tf = "1s" if timeframe == "tick" else timeframe
     rows = []
     for y, x in itertools.permutations(symbols, 2):
-        if y > x:  # one orientation per pair for the test; both for z would double the table
+        if y > x:  # each unordered pair once (Engle-Granger is run with the alphabetically first as y)
             continue
         pf = pair_frame(store, y, x, tf)
         f = pf.frame.iloc[-max_bars:]

@@ -278,7 +278,7 @@ def exports(rt: Runtime, table: pd.DataFrame | None, ctl: Controls) -> None:
     sym = c1.selectbox("Symbol", ctl.symbols, key="exp_symbol")
     tf = c2.selectbox("Bars timeframe", ("1s", "1m", "5m"), key="exp_tf")
     bars = rt.store.bars(sym, tf)
-    st.download_button(f"OHLCV bars {sym} {tf}", lambda: to_csv(bars.drop(columns=[])), export_name("ohlcv", sym, tf, bars.index), "text/csv", key="dl_bars", on_click="ignore")
+    st.download_button(f"OHLCV bars {sym} {tf}", lambda: to_csv(bars), export_name("ohlcv", sym, tf, bars.index), "text/csv", key="dl_bars", on_click="ignore")
     ticks_df = rt.store.ticks(sym)
     st.download_button(f"Raw ticks {sym} (everything stored)", lambda: rt.store.ticks_csv(sym), export_name("ticks", sym, "tick", ticks_df.index), "text/csv", key="dl_ticks", on_click="ignore")
     gaps = rt.store.status().gaps
