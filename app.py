@@ -34,6 +34,7 @@ def main() -> None:
     if ctl.source == "Uploaded history":
         st.title(f"Uploaded history · {ctl.timeframe} · {ctl.params.method}")
         history_view.upload_panel(rt)
+        history_view.download_panel(rt)
         tabs = st.tabs(["Dataset pair", "Backtest", "Minute stats"])
         with tabs[0]:
             table = history_view.dataset_analysis(rt, ctl)

@@ -201,11 +201,18 @@ def _load_ndjson(name: str, data: bytes, symbol: str | None) -> LoadedData:
             raise FileFormatError(f"line {i}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
             raise FileFormatError(f"line {i}: expected a JSON object")
+        if isinstance(obj.get("data"), dict):  # a WebSocket recording: combined-stream frames
+            d = obj["data"]
+            if d.get("e") not in ("trade", "aggTrade"):
+                continue  # subscription replies and other events are not trades
+            obj = {"symbol": d.get("s"), "ts": d.get("T"), "price": d.get("p"), "size": d.get("q"),
+                   "is_buyer_maker": d.get("m"), "trade_id": d.get("a", d.get("t"))}
         rows.append({_norm(k): v for k, v in obj.items()})
     if not rows:
-        raise FileFormatError(f"{name}: no JSON lines")
+        raise FileFormatError(f"{name}: no JSON lines with trades")
     df = pd.DataFrame(rows).astype(object)
-    return _ticks_from_frame(name, df, symbol, LoadReport("NDJSON ticks"), line0=1)
+    kind = "WebSocket recording (JSON lines)" if "trade_id" in df.columns and "is_buyer_maker" in df.columns else "NDJSON ticks"
+    return _ticks_from_frame(name, df, symbol, LoadReport(kind), line0=1)
 
 
 def _load_csv(name: str, data: bytes, symbol: str | None, progress: Callable[[float], None] | None) -> LoadedData:

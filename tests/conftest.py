@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -37,3 +42,37 @@ def minute_bars(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     btc = pd.read_csv(data_dir / "BTCUSDT_1m_2025-01-01_2025-02-04.csv", **kw)
     eth = pd.read_csv(data_dir / "ETHUSDT_1m_2025-01-01_2025-02-04.csv", **kw)
     return btc, eth
+
+
+@pytest.fixture
+def vision(data_dir):
+    """A local data.binance.vision serving the real aggTrades file, zipped by the test."""
+    raw = (data_dir / "BTCUSD_PERP-aggTrades-2026-05-08.csv").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("BTCUSDT-aggTrades-2026-05-08.csv", raw)
+    files = {"/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip": buf.getvalue()}
+    good = hashlib.sha256(buf.getvalue()).hexdigest()
+    files["/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip.CHECKSUM"] = f"{good}  BTCUSDT-aggTrades-2026-05-08.zip\n".encode()
+    hits: list[str] = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", files, hits, raw
+    srv.shutdown()
+    srv.server_close()

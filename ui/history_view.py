@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import streamlit as st
 
 from ingest.files import FileFormatError, load_bytes
+from ingest.history import HistoryError, download_days
 from storage.datasets import DatasetStore
 from ui import charts
-from ui.controls import Controls
+from ui.controls import Controls, parse_symbols
 from ui.pipeline import BAR_SECONDS, dataset_pair_frame, dataset_pair_table, export_name, spread_diagnostics, to_csv
 from ui.runtime import Runtime
 
@@ -39,6 +42,39 @@ def upload_panel(rt: Runtime) -> None:
                 st.success(f"Saved {rows:,} rows as '{name or up.name}'. {loaded.report.summary()}")
             except (FileFormatError, ValueError) as exc:
                 st.error(f"Could not load {up.name}: {exc}")
+            finally:
+                bar.empty()
+
+
+def download_panel(rt: Runtime) -> None:
+    """Fetch official daily aggTrades zips (sha256-verified, cached) into a dataset."""
+    ds = _datasets(rt)
+    with st.expander("Download Binance history (data.binance.vision)"):
+        c1, c2, c3 = st.columns([3, 2, 2])
+        text = c1.text_input("Symbols", value="BTCUSDT, ETHUSDT", key="dl_symbols")
+        yesterday = dt.date.today() - dt.timedelta(days=1)
+        start = c2.date_input("From (UTC day)", value=yesterday, key="dl_start")
+        end = c3.date_input("To (UTC day)", value=yesterday, key="dl_end")
+        name = st.text_input("Dataset name", value=f"binance-{start:%Y%m%d}-{end:%Y%m%d}", key="dl_name")
+        if st.button("Download and load", key="dl_go"):
+            symbols, bad = parse_symbols(text)
+            if bad or not symbols:
+                st.error(f"Not USDⓈ-M perpetual symbols: {', '.join(bad) or '(none given)'}")
+                return
+            bar = st.progress(0.0, text="downloading…")
+            frames: dict[str, list[pd.DataFrame]] = {}
+            try:
+                for k, sym in enumerate(symbols):
+                    def tick(i: int, n: int, fname: str, k: int = k) -> None:
+                        bar.progress(min(1.0, (k + i / max(n, 1)) / len(symbols)), text=f"{fname}")
+                    paths = download_days(rt.settings.history_url, sym, start, end, rt.settings.history_cache_dir, progress=tick)
+                    for path in paths:
+                        frames.setdefault(sym, []).append(load_bytes(path.name, path.read_bytes(), sym).frames[sym])
+                merged = {s: pd.concat(f, ignore_index=True) for s, f in frames.items()}
+                rows = ds.save(name, "ticks", merged, source=rt.settings.history_url, detail=f"aggTrades {start}..{end}, sha256 verified")
+                st.success(f"Saved {rows:,} verified trades as '{name}'")
+            except (HistoryError, FileFormatError, ValueError) as exc:
+                st.error(f"Download failed: {exc}")
             finally:
                 bar.empty()
 

@@ -110,3 +110,23 @@ def test_replay_source_streams_a_tick_dataset_into_the_live_views(app, tmp_path,
     text = "\n".join(c.value for c in at.caption)
     assert "Newest tick on screen: 2025-12-16" in text, text
     assert not at.exception
+
+
+def test_history_download_from_the_dashboard(app, vision, monkeypatch, tmp_path):
+    base, *_ = vision
+    monkeypatch.setenv("ALPHASTREAM_HISTORY_URL", base)
+    monkeypatch.setenv("ALPHASTREAM_HISTORY_CACHE_DIR", str(tmp_path / "cache"))
+    app.query_params["source"] = "Uploaded history"
+    at = app.run()
+    import datetime as dt
+
+    at.text_input(key="dl_symbols").set_value("BTCUSDT")
+    at.date_input(key="dl_start").set_value(dt.date(2026, 5, 8))
+    at.date_input(key="dl_end").set_value(dt.date(2026, 5, 8))
+    at.text_input(key="dl_name").set_value("may8")
+    at.button(key="dl_go").click().run()
+    assert not at.exception
+    assert any("Saved 105,280 verified trades as 'may8'" in s.value for s in at.success), [e.value for e in at.error]
+    at.date_input(key="dl_end").set_value(dt.date(2026, 5, 9)).run()
+    at.button(key="dl_go").click().run()
+    assert any("Download failed" in e.value and "not found" in e.value for e in at.error)

@@ -245,3 +245,30 @@ def test_legacy_url_without_market_route_is_reported(tmp_path, frames):
         wait_until(lambda: "market" in src.health.message and src.health.state in ("stale", "backoff"), 15, "silent-failure hint")
         src.stop()
         store.close()
+
+
+def test_headless_recorder_flushes_and_exits_zero_on_sigint(tmp_path, frames):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "recorder.sqlite"
+    with FakeBinance(frames, rate=3000) as fake:
+        env = dict(os.environ, ALPHASTREAM_WS_URL=fake.ws_url, ALPHASTREAM_REST_URL=fake.rest_url, ALPHASTREAM_DB_PATH=str(db),
+                   ALPHASTREAM_SYMBOLS="btcusdt,ethusdt")
+        proc = subprocess.Popen([sys.executable, "-m", "ingest", "--status-every", "0.5"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: fake.sent > 5000, 60, "frames to flow")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        sent = fake.sent
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopped:" in err
+    conn = sqlite3.connect(db)
+    stored = conn.execute("SELECT COUNT(*) FROM ticks").fetchone()[0]
+    conn.close()
+    assert 5000 <= stored <= sent  # everything received before the signal was flushed

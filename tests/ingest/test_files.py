@@ -154,3 +154,13 @@ def test_dataset_store_round_trip_and_timeframes(tmp_path, data_dir):
     assert len(store.bars("coinm", "BTCUSD_PERP", "1m")) > 1000
     store.delete("spot-1m")
     assert store.list()["name"].tolist() == ["coinm"]
+
+
+def test_websocket_recording_jsonl_loads_every_trade(data_dir):
+    name = "usdm_ETHUSDT_trades_20240808T235416Z_20240809T000000Z.ws.jsonl"
+    loaded = load_bytes(name, _read(data_dir, name))
+    ref = pd.read_csv(data_dir / "usdm_ETHUSDT_trades_20240808T235416Z_20240809T000000Z.csv")
+    df = loaded.frames["ETHUSDT"]
+    assert loaded.report.format == "WebSocket recording (JSON lines)"
+    assert np.array_equal(df["agg_id"], ref["trade_id"]) and np.array_equal(df["price"], ref["price"])
+    assert np.array_equal(df["is_buyer_maker"], ref["is_buyer_maker"])

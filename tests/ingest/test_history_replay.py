@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
-import threading
 import time
-import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -20,40 +15,6 @@ from storage.store import TickStore
 from tests.recordings import trades_array
 
 DAY = dt.date(2026, 5, 8)
-
-
-@pytest.fixture
-def vision(data_dir):
-    """A local data.binance.vision serving the real aggTrades file, zipped by the test."""
-    raw = (data_dir / "BTCUSD_PERP-aggTrades-2026-05-08.csv").read_bytes()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("BTCUSDT-aggTrades-2026-05-08.csv", raw)
-    files = {"/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip": buf.getvalue()}
-    good = hashlib.sha256(buf.getvalue()).hexdigest()
-    files["/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-05-08.zip.CHECKSUM"] = f"{good}  BTCUSDT-aggTrades-2026-05-08.zip\n".encode()
-    hits: list[str] = []
-
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", files, hits, raw
-    srv.shutdown()
-    srv.server_close()
 
 
 def test_download_verifies_checksum_caches_and_loads(vision, tmp_path):
