@@ -71,8 +71,9 @@ def zscore_figure(table: pd.DataFrame, entry: float, exit: float, revision: str)
 
 def beta_figure(betas: dict[str, pd.Series], revision: str) -> go.Figure:
     fig = go.Figure()
+    palette = {"OLS": "#42a5f5", "Kalman": "#ffa726", "Huber": "#66bb6a"}
     for name, series in betas.items():
-        fig.add_trace(go.Scatter(x=series.index, y=series, name=f"β {name}"))
+        fig.add_trace(go.Scatter(x=series.index, y=series, name=f"β {name}", line={"color": palette.get(name, "#ab47bc")}))
     return _layout(fig, "Hedge ratio β", revision, height=260)
 
 

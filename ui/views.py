@@ -13,6 +13,7 @@ import analytics
 from analytics import PairParams
 from ui import charts
 from ui.controls import Controls
+from ui.live_chart import live_chart
 from ui.pipeline import (
     BAR_SECONDS,
     PairFrame,
@@ -145,7 +146,7 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     shown = charts.decimate(table, rt.settings.max_chart_points)
     if len(shown) < len(table):
         st.caption(f"Charts show the latest {len(shown):,} of {len(table):,} rows; computations use all of them.")
-    st.plotly_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, f"{ctl.pair_label}-{ctl.timeframe}"), key="z_chart")
+    live_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, f"{ctl.pair_label}-{ctl.timeframe}"), key="z_chart")
     return table
 
 
@@ -156,8 +157,10 @@ def live_charts(rt: Runtime, ctl: Controls, table: pd.DataFrame | None) -> None:
     shown = charts.decimate(table, rt.settings.max_chart_points)
     rev = f"{ctl.pair_label}-{ctl.timeframe}"
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.spread_figure(shown, ctl.params.window, ctl.band_k, rev), key="spread_chart")
-    c2.plotly_chart(charts.prices_figure(shown, ctl.sym_y, ctl.sym_x, rev), key="prices_chart")
+    with c1:
+        live_chart(charts.spread_figure(shown, ctl.params.window, ctl.band_k, rev), key="spread_chart")
+    with c2:
+        live_chart(charts.prices_figure(shown, ctl.sym_y, ctl.sym_x, rev), key="prices_chart")
     betas = {ctl.params.method: shown["beta"]}
     if ctl.overlay_methods:
         for m in analytics.HEDGE_METHODS:
@@ -165,18 +168,22 @@ def live_charts(rt: Runtime, ctl: Controls, table: pd.DataFrame | None) -> None:
                 other = analytics.pair_analytics(table["price_y"], table["price_x"], PairParams(**{**ctl.params.__dict__, "method": m}))
                 betas[m] = other["beta"].reindex(shown.index)
     c3, c4 = st.columns(2)
-    c3.plotly_chart(charts.beta_figure(betas, rev), key="beta_chart")
-    c4.plotly_chart(charts.correlation_figure(shown, rev), key="corr_chart")
+    with c3:
+        live_chart(charts.beta_figure(betas, rev), key="beta_chart")
+    with c4:
+        live_chart(charts.correlation_figure(shown, rev), key="corr_chart")
     vol_tf = "1s" if ctl.timeframe == "tick" else ctl.timeframe
     c5, c6 = st.columns([2, 1])
     bars_y = rt.store.bars(ctl.sym_y, vol_tf)
     bars_y = bars_y[bars_y.index >= shown.index[0]]
     if len(bars_y):
-        c5.plotly_chart(charts.volume_figure(charts.decimate(bars_y, rt.settings.max_chart_points), ctl.sym_y, rev), key="volume_chart")
+        with c5:
+            live_chart(charts.volume_figure(charts.decimate(bars_y, rt.settings.max_chart_points), ctl.sym_y, rev), key="volume_chart")
     ticks = rt.store.buffer.snapshot(ctl.sym_y, int(shown.index[0].value // 1_000_000), None, ("price", "qty", "is_buyer_maker"))
     if len(ticks):
         prof = analytics.volume_profile(ticks["price"], ticks["qty"], bins=30, is_buyer_maker=ticks["is_buyer_maker"])
-        c6.plotly_chart(charts.volume_profile_figure(prof, ctl.sym_y, rev), key="profile_chart")
+        with c6:
+            live_chart(charts.volume_profile_figure(prof, ctl.sym_y, rev), key="profile_chart")
 
 
 def adf_panel(table: pd.DataFrame | None, ctl: Controls) -> None:

@@ -90,7 +90,12 @@ def test_live_dashboard_in_a_real_browser(served_app):
         while time.monotonic() < deadline and "collecting" in page.inner_text("body"):
             time.sleep(0.5)
         assert "collecting" not in page.inner_text("body")
-        assert page.locator(".js-plotly-plot").count() >= 5
+        # live charts are persistent Plotly instances inside component iframes
+        charts = page.locator("iframe[title='ui.live_chart.plotly_live']")
+        charts.nth(4).wait_for(timeout=30_000)
+        assert charts.count() >= 5
+        z_frame = page.frame_locator("iframe[title='ui.live_chart.plotly_live']").first
+        z_frame.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)
 
         # tick-to-screen latency: time from the server sending an aggregate id to the page showing it
         latencies = []

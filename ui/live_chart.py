@@ -1,0 +1,48 @@
+"""Flicker-free live Plotly charts.
+
+``st.plotly_chart`` derives its element id from the figure spec (Streamlit
+1.67), so every data change remounts the chart: a visible redraw flash and the
+user's zoom is lost. This tiny custom component (``ui/plotly_live/index.html``,
+no build step) keeps one Plotly instance per key and updates it with
+``Plotly.react``; with the figure's ``uirevision`` the zoom/pan survives refreshes.
+plotly.js comes from the installed ``plotly`` package (no network).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import streamlit.components.v1 as components
+
+_SRC = Path(__file__).with_name("plotly_live")
+_DARK = {
+    "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e6e6e6"},
+    "xaxis": {"gridcolor": "#333"}, "yaxis": {"gridcolor": "#333"},
+}
+
+
+def _component_dir() -> Path:
+    """index.html + plotly.min.js side by side, in a cache folder (never inside the repo)."""
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    target = Path(tempfile.gettempdir()) / f"alphastream-plotly-live-{plotly.__version__}"
+    target.mkdir(parents=True, exist_ok=True)
+    if not (target / "plotly.min.js").exists():
+        shutil.copyfile(js, target / "plotly.min.js")
+    html = (_SRC / "index.html").read_text()
+    if not (target / "index.html").exists() or (target / "index.html").read_text() != html:
+        (target / "index.html").write_text(html)
+    return target
+
+
+_component = components.declare_component("plotly_live", path=str(_component_dir()))
+
+
+def live_chart(fig: go.Figure, key: str, height: int = 320) -> None:
+    """Render ``fig`` in a persistent chart identified by ``key``."""
+    fig.update_layout(**_DARK)
+    h = int(fig.layout.height or height)
+    _component(spec=fig.to_json(), height=h, key=key, default=None)
