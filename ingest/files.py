@@ -158,6 +158,20 @@ def _symbol_from(name: str, given: str | None) -> str | None:
     return m.group(1).upper() if m else None
 
 
+def _split_by_symbol(name: str, df: pd.DataFrame, frame: pd.DataFrame, symbol: str | None, line0: int) -> dict[str, pd.DataFrame]:
+    """Rows of ``frame`` per symbol: from the ``symbol`` column, else the file name, else ``symbol``."""
+    if "symbol" in df.columns:
+        syms = df["symbol"].astype(str).str.strip().str.upper()
+        if (syms == "").any():
+            i = int(np.flatnonzero((syms == "").to_numpy())[0])
+            raise FileFormatError(f"line {line0 + i}: column 'symbol': value missing")
+        return {s: frame[(syms == s).to_numpy()] for s in syms.unique()}
+    sym = _symbol_from(name, symbol)
+    if sym is None:
+        raise FileFormatError(f"{name}: cannot tell the symbol (no symbol column, none in the file name): choose it")
+    return {sym: frame}
+
+
 def _unzip(name: str, data: bytes) -> tuple[str, bytes]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -323,17 +337,7 @@ def _ticks_from_frame(name: str, df: pd.DataFrame, symbol: str | None, report: L
         report.notes.append("no taker side column: buy/sell volume split unavailable")
     idcol = "trade_id" if "trade_id" in cols else "id" if "id" in cols else None
     frame["agg_id"] = _numbers(df[idcol], idcol, line0).astype("int64") if idcol else -1
-    if "symbol" in cols:
-        syms = df["symbol"].astype(str).str.strip().str.upper()
-        if (syms == "").any():
-            i = int(np.flatnonzero((syms == "").to_numpy())[0])
-            raise FileFormatError(f"line {line0 + i}: column 'symbol': value missing")
-        frames = {s: frame[(syms == s).to_numpy()] for s in syms.unique()}
-    else:
-        sym = _symbol_from(name, symbol)
-        if sym is None:
-            raise FileFormatError(f"{name}: cannot tell the symbol (no symbol column, none in the file name): choose it")
-        frames = {sym: frame}
+    frames = _split_by_symbol(name, df, frame, symbol, line0)
     if idcol is None:
         for s, f in frames.items():
             frames[s] = f.assign(agg_id=np.arange(len(f), dtype="int64"))
@@ -352,14 +356,7 @@ def _bars(name: str, df: pd.DataFrame, symbol: str | None, line0: int) -> Loaded
     for c in ("open", "high", "low", "close"):
         frame[c] = _numbers(df[c], c, line0)
     frame["volume"] = _numbers(df["volume"], "volume", line0) if "volume" in cols else 0.0
-    if "symbol" in cols:
-        syms = df["symbol"].astype(str).str.strip().str.upper()
-        frames = {s: frame[(syms == s).to_numpy()] for s in syms.unique()}
-    else:
-        sym = _symbol_from(name, symbol)
-        if sym is None:
-            raise FileFormatError(f"{name}: cannot tell the symbol (no symbol column, none in the file name): choose it")
-        frames = {sym: frame}
+    frames = _split_by_symbol(name, df, frame, symbol, line0)
     out = {}
     for s, f in frames.items():
         keep = f["close"] > 0
