@@ -21,7 +21,7 @@ from pathlib import Path
 import analytics
 from config import ConfigError, load_settings
 from ingest.files import FileFormatError, LoadedData, load_bytes
-from ingest.history import HistoryError, download_days
+from ingest.history import HistoryError, download_trades
 from storage.datasets import DatasetStore
 from ui.pipeline import BAR_SECONDS, dataset_pair_table, export_name, to_csv
 
@@ -51,19 +51,8 @@ def cmd_load(args: argparse.Namespace, store: DatasetStore) -> int:
 def cmd_download(args: argparse.Namespace, store: DatasetStore) -> int:
     settings = load_settings()
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
-    loaded = []
-    for sym in args.symbols:
-        paths = download_days(settings.history_url, sym, start, end, settings.history_cache_dir,
-                              progress=lambda i, n, name: print(f"[{i}/{n}] {name}", file=sys.stderr))
-        for p in paths:
-            loaded.append(load_bytes(p.name, p.read_bytes(), sym))
-    by_sym: dict[str, list] = {}
-    for item in loaded:
-        for s, f in item.frames.items():
-            by_sym.setdefault(s, []).append(f)
-    import pandas as pd
-
-    frames = {s: pd.concat(fs, ignore_index=True) for s, fs in by_sym.items()}
+    frames = download_trades(settings.history_url, args.symbols, start, end, settings.history_cache_dir,
+                             progress=lambda f, name: print(f"[{f:.0%}] {name}", file=sys.stderr))
     rows = store.save(args.dataset, "ticks", frames, source=settings.history_url, detail=f"{args.start}..{args.end} aggTrades")
     print(f"saved {rows:,} rows as dataset '{args.dataset}'")
     return 0

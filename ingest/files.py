@@ -275,15 +275,21 @@ def _load_csv(name: str, data: bytes, symbol: str | None, progress: Callable[[fl
     )
 
 
+def _positive_sorted(df: pd.DataFrame, price: str, order: list[str], report: LoadReport) -> pd.DataFrame:
+    """Drop rows whose ``price`` is <= 0 and sort by ``order`` if needed, counting both in ``report``."""
+    keep = df[price] > 0
+    report.dropped_nonpositive += int((~keep).sum())
+    df = df[keep]
+    if not df[order[0]].is_monotonic_increasing:
+        report.was_unsorted = True
+        df = df.sort_values(order, kind="stable")
+    return df
+
+
 def _finish_ticks(name: str, frames: dict[str, pd.DataFrame], report: LoadReport) -> LoadedData:
     out = {}
     for sym, df in frames.items():
-        keep = df["price"] > 0
-        report.dropped_nonpositive += int((~keep).sum())
-        df = df[keep]
-        if not df["trade_time"].is_monotonic_increasing:
-            report.was_unsorted = True
-            df = df.sort_values(["trade_time", "agg_id"], kind="stable")
+        df = _positive_sorted(df, "price", ["trade_time", "agg_id"], report)
         if df.attrs.get("synthetic_ids"):
             same = int(df.duplicated(subset=["trade_time", "price", "qty"]).sum())
             if same:
@@ -359,12 +365,7 @@ def _bars(name: str, df: pd.DataFrame, symbol: str | None, line0: int) -> Loaded
     frames = _split_by_symbol(name, df, frame, symbol, line0)
     out = {}
     for s, f in frames.items():
-        keep = f["close"] > 0
-        report.dropped_nonpositive += int((~keep).sum())
-        f = f[keep]
-        if not f["bar_time"].is_monotonic_increasing:
-            report.was_unsorted = True
-            f = f.sort_values("bar_time", kind="stable")
+        f = _positive_sorted(f, "close", ["bar_time"], report)
         before = len(f)
         f = f.drop_duplicates(subset=["bar_time"])
         report.dropped_duplicates += before - len(f)

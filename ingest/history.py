@@ -15,7 +15,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["HistoryError", "daily_urls", "download_days"]
+import pandas as pd
+
+from ingest.files import load_bytes
+
+__all__ = ["HistoryError", "daily_urls", "download_days", "download_trades"]
 
 
 class HistoryError(RuntimeError):
@@ -83,3 +87,27 @@ def download_days(
     if progress is not None:
         progress(len(days), len(days), "done")
     return out
+
+
+def download_trades(
+    base_url: str,
+    symbols: list[str],
+    start: dt.date,
+    end: dt.date,
+    cache_dir: Path,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Download, verify and parse every day for every symbol: one tick frame per symbol.
+
+    ``progress(fraction, file_name)`` is called as files arrive. This is what the
+    dashboard and the CLI both save as a dataset.
+    """
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for k, sym in enumerate(symbols):
+        def tick(i: int, n: int, name: str, k: int = k) -> None:
+            if progress is not None:
+                progress(min(1.0, (k + i / max(n, 1)) / len(symbols)), name)
+
+        for path in download_days(base_url, sym, start, end, cache_dir, progress=tick):
+            frames.setdefault(sym.upper(), []).append(load_bytes(path.name, path.read_bytes(), sym).frames[sym.upper()])
+    return {s: pd.concat(f, ignore_index=True) for s, f in frames.items()}

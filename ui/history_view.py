@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ingest.files import FileFormatError, load_bytes
-from ingest.history import HistoryError, download_days
+from ingest.history import HistoryError, download_trades
 from storage.datasets import DatasetStore
 from ui import charts
 from ui.controls import Controls, parse_symbols
@@ -16,14 +16,15 @@ from ui.pipeline import BAR_SECONDS, dataset_pair_frame, dataset_pair_table, exp
 from ui.runtime import Runtime
 
 
-def _datasets(rt: Runtime) -> DatasetStore:
+def datasets(rt: Runtime) -> DatasetStore:
+    """The session's dataset store (opened, and migrated, once per session)."""
     if "_datasets" not in st.session_state:
         st.session_state["_datasets"] = DatasetStore(rt.store.db_path)
     return st.session_state["_datasets"]
 
 
 def upload_panel(rt: Runtime) -> None:
-    ds = _datasets(rt)
+    ds = datasets(rt)
     with st.expander("Upload history", expanded=ds.list().empty):
         up = st.file_uploader(
             "CSV, data.binance.vision .zip, or NDJSON — aggTrades, trades, ticks or OHLCV bars",
@@ -48,7 +49,7 @@ def upload_panel(rt: Runtime) -> None:
 
 def download_panel(rt: Runtime) -> None:
     """Fetch official daily aggTrades zips (sha256-verified, cached) into a dataset."""
-    ds = _datasets(rt)
+    ds = datasets(rt)
     with st.expander("Download Binance history (data.binance.vision)"):
         c1, c2, c3 = st.columns([3, 2, 2])
         text = c1.text_input("Symbols", value="BTCUSDT, ETHUSDT", key="dl_symbols")
@@ -62,15 +63,9 @@ def download_panel(rt: Runtime) -> None:
                 st.error(f"Not USDⓈ-M perpetual symbols: {', '.join(bad) or '(none given)'}")
                 return
             bar = st.progress(0.0, text="downloading…")
-            frames: dict[str, list[pd.DataFrame]] = {}
             try:
-                for k, sym in enumerate(symbols):
-                    def tick(i: int, n: int, fname: str, k: int = k) -> None:
-                        bar.progress(min(1.0, (k + i / max(n, 1)) / len(symbols)), text=f"{fname}")
-                    paths = download_days(rt.settings.history_url, sym, start, end, rt.settings.history_cache_dir, progress=tick)
-                    for path in paths:
-                        frames.setdefault(sym, []).append(load_bytes(path.name, path.read_bytes(), sym).frames[sym])
-                merged = {s: pd.concat(f, ignore_index=True) for s, f in frames.items()}
+                merged = download_trades(rt.settings.history_url, symbols, start, end, rt.settings.history_cache_dir,
+                                         progress=lambda f, fname: bar.progress(f, text=fname))
                 rows = ds.save(name, "ticks", merged, source=rt.settings.history_url, detail=f"aggTrades {start}..{end}, sha256 verified")
                 st.success(f"Saved {rows:,} verified trades as '{name}'")
             except (HistoryError, FileFormatError, ValueError) as exc:
@@ -81,7 +76,7 @@ def download_panel(rt: Runtime) -> None:
 
 def dataset_analysis(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     """Pick a dataset and a pair from it; returns the analytics table (same as live)."""
-    ds = _datasets(rt)
+    ds = datasets(rt)
     listing = ds.list()
     if listing.empty:
         st.info("No uploaded dataset yet: upload a file above.")

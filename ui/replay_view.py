@@ -7,8 +7,8 @@ from dataclasses import replace
 import streamlit as st
 
 from ingest.replay import ReplaySource, frames_to_ticks
-from storage.datasets import DatasetStore
 from ui.controls import Controls
+from ui.history_view import datasets
 from ui.runtime import Runtime, start_replay
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "100×": 100.0, "as fast as possible": None}
@@ -16,7 +16,7 @@ SPEEDS = {"1×": 1.0, "10×": 10.0, "100×": 100.0, "as fast as possible": None}
 
 def replay_panel(rt: Runtime, ctl: Controls) -> tuple[Runtime, Controls] | None:
     """Controls for the replay; returns the replay runtime and controls for its symbols."""
-    ds = DatasetStore(rt.store.db_path)
+    ds = datasets(rt)
     listing = ds.list()
     ticks_sets = listing[listing["kind"] == "ticks"] if not listing.empty else listing
     c1, c2, c3 = st.columns([3, 2, 3])
