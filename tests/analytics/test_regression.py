@@ -197,3 +197,16 @@ def test_ols_edge_cases():
     s = pd.Series([1.0, 2.0, 3.0], index=[1, 2, 3])
     with pytest.raises(ValueError, match="same index"):
         rolling_ols(s, pd.Series([1.0, 2.0, 3.0], index=[4, 5, 6]), 2)
+
+
+def test_rolling_huber_with_tied_residuals_matches_rlm():
+    """Tick-sized prices make many |residuals| equal: the MAD bracket overflows
+    and the kernel must fall back to a full selection (ties at the median)."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 10, 600).astype(float)
+    y = 2.0 * x + 3.0 + rng.choice([-1.0, 0.0, 0.0, 1.0, 4.0], 600)
+    ours = rolling_huber(y, x, 120)
+    for end in range(119, 600, 23):
+        ref = sm.RLM(y[end - 119 : end + 1], sm.add_constant(x[end - 119 : end + 1]), M=sm.robust.norms.HuberT()).fit()
+        assert ours["beta"].iloc[end] == pytest.approx(ref.params[1], rel=1e-8)
+        assert ours["alpha"].iloc[end] == pytest.approx(ref.params[0], rel=1e-8)
