@@ -60,6 +60,9 @@ def _serve(port_q: mp.Queue, n: int, rate: float | None = None) -> None:
     srv.listen(1)
     port_q.put(srv.getsockname()[1])
     conn, _ = srv.accept()
+    # like Binance's servers (and asyncio/`websockets`): no Nagle, or small paced
+    # writes wait for the client's 40 ms delayed ACK
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     req = b""
     while b"\r\n\r\n" not in req:
         req += conn.recv(4096)

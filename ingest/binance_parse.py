@@ -18,6 +18,8 @@ import orjson
 __all__ = ["ControlReply", "MalformedFrame", "ParsedTrade", "parse_frame"]
 
 _REQUIRED = ("e", "E", "s", "a", "p", "q", "f", "l", "T", "m")
+_INF = math.inf
+_loads = orjson.loads
 
 
 class MalformedFrame(ValueError):
@@ -56,21 +58,48 @@ def _decimal(d: dict, key: str) -> float:
 
 
 def parse_frame(raw: bytes | str, recv_ms: float) -> ParsedTrade | ControlReply:
-    """Parse one WebSocket text frame; raise :class:`MalformedFrame` if invalid."""
+    """Parse one WebSocket text frame; raise :class:`MalformedFrame` if invalid.
+
+    A well-formed trade takes one fast path (exact type checks, no helper
+    calls: ~3 µs); anything else is re-examined by :func:`_diagnose` for a
+    precise reason.
+    """
     try:
-        msg = orjson.loads(raw)
+        msg = _loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedFrame(f"invalid JSON: {exc}") from None
-    if not isinstance(msg, dict):
+    if type(msg) is not dict:
         raise MalformedFrame("frame is not a JSON object")
-    if "data" in msg:
-        data = msg["data"]
-        if not isinstance(data, dict):
-            raise MalformedFrame("'data' is not an object")
-    elif "id" in msg and ("result" in msg or "error" in msg):
+    data = msg.get("data", msg)
+    if data is msg and "id" in msg and ("result" in msg or "error" in msg):
         return ControlReply(msg.get("id"), msg.get("result"), msg.get("error"))
-    else:
-        data = msg
+    try:
+        symbol, a, f, last, p, q, m = data["s"], data["a"], data["f"], data["l"], data["p"], data["q"], data["m"]
+        trade_time, event_time, event = data["T"], data["E"], data["e"]
+    except (KeyError, TypeError):
+        return _diagnose(data, recv_ms)
+    if (
+        event == "aggTrade" and type(symbol) is str and symbol
+        and type(a) is int and type(f) is int and type(last) is int
+        and type(trade_time) is int and type(event_time) is int and type(m) is bool
+        and type(p) is str and type(q) is str and a >= 0 and f <= last
+    ):
+        try:
+            price = float(p)
+            qty = float(q)
+        except ValueError:
+            return _diagnose(data, recv_ms)
+        # 0 < price < inf and 0 <= qty < inf (NaN fails every comparison)
+        if 0.0 < price < _INF and 0.0 <= qty < _INF:
+            return (symbol.upper(), a, trade_time, event_time, recv_ms, price, qty, f, last, m)
+    return _diagnose(data, recv_ms)
+
+
+def _diagnose(data: object, recv_ms: float) -> ParsedTrade:
+    """Strict field-by-field validation: raises :class:`MalformedFrame` naming
+    the first problem (or returns the trade if, after all, it is valid)."""
+    if not isinstance(data, dict):
+        raise MalformedFrame("'data' is not an object")
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise MalformedFrame(f"missing field(s) {missing}")

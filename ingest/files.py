@@ -96,12 +96,15 @@ def _epoch_to_ms(values: np.ndarray) -> tuple[np.ndarray, str]:
     return values * 1e3, "s"
 
 
+_LATEST_MS = 4_102_444_800_000  # 2100-01-01: later (or pre-1970) times are misread columns
+
+
 def _times_ms(col: pd.Series, name: str, line0: int, report: LoadReport) -> np.ndarray:
     """Parse a time column (epoch numbers of any unit, or ISO strings) to int64 ms UTC."""
     numeric = pd.to_numeric(col, errors="coerce")
     if numeric.notna().all():
         ms, unit = _epoch_to_ms(numeric.to_numpy(dtype="float64"))
-        bad = ~np.isfinite(ms) | (ms < 0) | (ms > 4_102_444_800_000)  # 1970 .. 2100
+        bad = ~np.isfinite(ms) | (ms < 0) | (ms > _LATEST_MS)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise FileFormatError(f"line {line0 + i}: column '{name}': {col.iloc[i]!r} is not a plausible epoch time")
@@ -121,7 +124,12 @@ def _times_ms(col: pd.Series, name: str, line0: int, report: LoadReport) -> np.n
         report.notes.append(f"mixed timezones {sorted(offsets)}: all converted to UTC")
     elif len(offsets) == 0:
         report.notes.append("ISO times without timezone: taken as UTC")
-    return (parsed.astype("datetime64[ns, UTC]").astype("int64") // 1_000_000).to_numpy()
+    ms = parsed.dt.as_unit("ms").astype("int64").to_numpy()
+    implausible = (ms < 0) | (ms > _LATEST_MS)
+    if implausible.any():
+        i = int(np.flatnonzero(implausible)[0])
+        raise FileFormatError(f"line {line0 + i}: column '{name}': {text.iloc[i]!r} is not a plausible time (1970..2100)")
+    return ms
 
 
 def _numbers(col: pd.Series, name: str, line0: int) -> np.ndarray:

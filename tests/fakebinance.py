@@ -10,7 +10,9 @@ Fault knobs: ``drop_after`` (close after N frames on each of the first
 connections), ``stall_after`` (first connection stops sending but keeps the socket open),
 ``skip_ids`` (never send these ids on the socket), ``malformed_every``,
 ``reject_status`` (e.g. 451 on the handshake), ``rest_retry_after`` (first REST
-call answers 429 with that Retry-After), ``rest_min_id`` (REST history horizon).
+call answers 429 with that Retry-After), ``rest_min_id`` (REST history horizon);
+``ping_interval_s`` makes the server ping that often and drop a client whose
+pong is over 1 s late (Binance: every 3 min, 10 min).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from websockets.asyncio.server import serve
 
 
 class FakeBinance:
-    def __init__(self, frames: dict[str, list[dict]], rate: float | None = None) -> None:
+    def __init__(self, frames: dict[str, list[dict]], rate: float | None = None, ping_interval_s: float | None = None) -> None:
         self.frames = frames
+        self.ping_interval_s = ping_interval_s
         self.by_id = {s: {f["data"]["a"]: f["data"] for f in fr} for s, fr in frames.items()}
         self.rate = rate
         self.cursor = {s: 0 for s in frames}
@@ -81,7 +84,9 @@ class FakeBinance:
             asyncio.set_event_loop(self._loop)
 
             async def main() -> None:
-                self._ws_server = await serve(self._handler, "127.0.0.1", 0, process_request=self._process_request, ping_interval=None)
+                self._ws_server = await serve(self._handler, "127.0.0.1", 0, process_request=self._process_request,
+                    ping_interval=self.ping_interval_s, ping_timeout=1.0 if self.ping_interval_s else None,
+                )
                 self.ws_port = self._ws_server.sockets[0].getsockname()[1]
                 ready.set()
                 await self._ws_server.serve_forever()

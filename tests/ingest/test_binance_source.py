@@ -74,6 +74,24 @@ def test_normal_stream_stores_every_tick_once_in_order(tmp_path, frames):
         assert src.health.malformed == 0
 
 
+def test_server_pings_are_answered_while_streaming_and_while_idle(tmp_path, frames):
+    """The server pings every 50 ms and drops the client if a pong is 1 s late:
+    pings interleaved with trade frames (and on an idle socket) must go through
+    websocket-client's reader, which pongs, without losing the frames around them."""
+    with FakeBinance(frames, ping_interval_s=0.05) as fake:
+        store = TickStore(tmp_path / "db.sqlite")
+        store.start()
+        src = _source(store, fake)
+        src.start()
+        wait_until(lambda: _complete(store, frames), 60, "all ticks")
+        time.sleep(1.5)  # idle: only pings now
+        assert fake.connections == 1 and src.health.reconnects == 0, src.health.message
+        assert src.health.state == "live"
+        src.stop()
+        store.close()
+        _assert_exact(store, frames)
+
+
 def test_dropped_connections_are_reconnected_and_backfilled(tmp_path, frames):
     with FakeBinance(frames) as fake:
         fake.drop_after = [3000, 2500, 4000, 1000]
