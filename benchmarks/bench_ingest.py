@@ -3,8 +3,11 @@
 A minimal WebSocket server runs in a **separate process** (so it does not share
 the GIL with the client) and writes pre-encoded ``aggTrade`` frames — built from
 the real recordings in ``../shared/data/binance`` when present — as fast as the
-socket takes them. We time the client pipeline until every tick is in memory,
-then read the receive-to-buffer latency the sequencer recorded.
+socket takes them (with ``TCP_NODELAY``, as real servers and asyncio set:
+without it, small paced writes wait for the client's 40 ms delayed ACK — that
+artefact, not the client, was most of this benchmark's earlier 7–9 ms p99).
+We time the client pipeline until every tick is in memory, then read the
+receive-to-buffer latency the sequencer recorded.
 """
 
 from __future__ import annotations
