@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import Row
+from ingest import binance
 from ingest.binance import BinanceSource
 from storage.store import TickStore
 
@@ -54,7 +55,7 @@ def _encode(payload: bytes) -> bytes:
     return bytes([0x81, 126]) + n.to_bytes(2, "big") + payload
 
 
-def _serve(port_q: mp.Queue, n: int, rate: float | None = None) -> None:
+def _serve(port_q: mp.Queue, n: int, rate: float | None = None, nodelay: bool = True) -> None:
     encoded = [_encode(f) for f in _frames(n)]
     blob = b"".join(encoded)
     srv = socket.socket()
@@ -63,9 +64,8 @@ def _serve(port_q: mp.Queue, n: int, rate: float | None = None) -> None:
     srv.listen(1)
     port_q.put(srv.getsockname()[1])
     conn, _ = srv.accept()
-    # like Binance's servers (and asyncio/`websockets`): no Nagle, or small paced
-    # writes wait for the client's 40 ms delayed ACK
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if nodelay:  # like asyncio/`websockets`; nodelay=False plays a server that runs Nagle
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     req = b""
     while b"\r\n\r\n" not in req:
         req += conn.recv(4096)
@@ -74,8 +74,9 @@ def _serve(port_q: mp.Queue, n: int, rate: float | None = None) -> None:
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     if rate is None:
         conn.sendall(blob)
-    else:  # paced: bursts of 10 frames at ``rate`` frames/s
+    else:  # paced: bursts of 10 frames at ``rate`` frames/s; frame i is due at t0 + i/rate
         t0 = time.perf_counter()
+        port_q.put(time.time() - (time.perf_counter() - t0))
         for i in range(0, n, 10):
             conn.sendall(b"".join(encoded[i : i + 10]))
             ahead = t0 + (i + 10) / rate - time.perf_counter()
@@ -85,10 +86,11 @@ def _serve(port_q: mp.Queue, n: int, rate: float | None = None) -> None:
     conn.close()
 
 
-def _run(n: int, rate: float | None) -> tuple[float, float, np.ndarray]:
+def _run(n: int, rate: float | None, nodelay: bool = True) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Returns (seconds to buffer, seconds to SQLite, receive->buffer ms, send->receive ms)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(q, n, rate), daemon=True)
+    proc = ctx.Process(target=_serve, args=(q, n, rate, nodelay), daemon=True)
     proc.start()
     port = q.get(timeout=60)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,22 +107,44 @@ def _run(n: int, rate: float | None) -> tuple[float, float, np.ndarray]:
         store.writer.flush_now(timeout=120)
         persisted = time.perf_counter() - t0
         src.stop()
+        wire = np.empty(0)
+        if rate is not None:
+            sent0 = q.get(timeout=10) * 1000.0
+            rows = np.array(store.reader.query("SELECT agg_id, recv_time FROM ticks ORDER BY agg_id"))
+            due = sent0 + (rows[:, 0] - 1_000_000) // 10 * 10 / rate * 1000.0
+            wire = rows[:, 1] - due
         store.close()
     proc.terminate()
-    return dt, persisted, lat
+    return dt, persisted, lat, wire
 
 
 def bench_ingest_pipeline(quick: bool) -> list[Row]:
     n = 50_000 if quick else 300_000
-    dt, persisted, _ = _run(n, None)
+    dt, persisted, _, _ = _run(n, None)
     m, rate = (10_000, 5000.0) if quick else (50_000, 5000.0)
-    _, _, lat = _run(m, rate)
+    _, _, lat, wire = _run(m, rate)
     return [
         Row(f"ingest {n:,} frames flat out: parse->buffer", dt, "-", None, f"{n / dt / 1e3:.0f}k frames/s on one connection"),
         Row(f"ingest {n:,} frames: ... -> SQLite committed", persisted, "-", None, f"{n / persisted / 1e3:.0f}k frames/s end to end"),
         Row(f"ingest at {rate:,.0f} frames/s (Binance peak)", m / rate, "-", None,
-            f"receive->buffer p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms"),
+            f"receive->buffer p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms;"
+            f" server write->receive p99 {np.percentile(wire, 99):.2f} ms"),
     ]
 
 
-SUITE = [bench_ingest_pipeline]
+def bench_nagle_server(quick: bool) -> list[Row]:
+    """A server that runs Nagle's algorithm: our TCP_QUICKACK vs the stock delayed ACK."""
+    m, rate = (10_000, 5000.0) if quick else (20_000, 5000.0)
+    _, _, _, ours = _run(m, rate, nodelay=False)
+    saved = binance._TCP_QUICKACK
+    binance._TCP_QUICKACK = None
+    try:
+        _, _, _, stock = _run(m, rate, nodelay=False)
+    finally:
+        binance._TCP_QUICKACK = saved
+    p99, alt = np.percentile(ours, 99) / 1e3, np.percentile(stock, 99) / 1e3
+    return [Row(f"Nagle server at {rate:,.0f} frames/s: write->receive p99", p99, "no TCP_QUICKACK (delayed ACK)", alt,
+                f"max {ours.max():.1f} ms vs {stock.max():.1f} ms")]
+
+
+SUITE = [bench_ingest_pipeline, bench_nagle_server]

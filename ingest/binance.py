@@ -17,6 +17,7 @@ import json
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -32,6 +33,7 @@ __all__ = ["MAX_STREAMS", "BinanceSource", "BufferedWebSocket", "stream_url"]
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 200
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 BLOCKED_MESSAGE = "blocked (HTTP 451: Binance refuses connections from this location)"
 
 
@@ -55,9 +57,22 @@ class BufferedWebSocket(websocket.WebSocket):
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
 
+    def _fill(self) -> None:
+        """One socket read into the buffer (blocks up to the socket timeout).
+
+        Then re-arm ``TCP_QUICKACK`` (Linux): if the server runs Nagle's
+        algorithm, our delayed ACK (40 ms) would hold back its next small write;
+        measured on a Nagle-ing local server: frames bunched into 40 ms clumps
+        without it, none with it.
+        """
+        self._rbuf += super()._recv(self._CHUNK)
+        if _TCP_QUICKACK is not None and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
     def _recv(self, bufsize: int) -> bytes:
         if not self._rbuf:
-            self._rbuf += super()._recv(self._CHUNK)
+            self._fill()
         out = bytes(self._rbuf[:bufsize])
         del self._rbuf[:bufsize]
         return out
@@ -115,7 +130,7 @@ class BufferedWebSocket(websocket.WebSocket):
                 return out
             if not need_more:
                 break
-            self._rbuf += super()._recv(self._CHUNK)
+            self._fill()
         with self.readlock:
             opcode, data = self.recv_data()
         if opcode == websocket.ABNF.OPCODE_TEXT or opcode == websocket.ABNF.OPCODE_BINARY:
