@@ -467,29 +467,50 @@ def warm_up() -> None:
     positions_kernel(b - 2.0, 1.0, 0.0, np.inf)
 
 
-@njit(cache=True)
-def positions_kernel(z, entry, exit_level, stop):
-    """Spread position after each bar from the entry/exit/stop hysteresis (stop=inf: none).
+# reason codes of a position change (``next_position``)
+NO_CHANGE, ENTRY, EXIT, STOP = 0, 1, 2, 3
+
+
+def next_position(pos, zt, entry, exit_level, stop):
+    """The one entry/exit/stop rule: position after a bar with finite signal ``zt``.
 
     +1 long spread (entered when z < -entry), -1 short (z > entry), 0 flat; a
-    short exits at z <= exit or z >= stop, a long at z >= -exit or z <= -stop;
-    NaN keeps the position.
+    short exits at z <= exit or stops at z >= stop, a long exits at z >= -exit or
+    stops at z <= -stop (``stop=inf``: no stop). Returns ``(position, reason)``
+    with a reason code ``NO_CHANGE/ENTRY/EXIT/STOP``. Plain Python, so the
+    backtest calls it directly and :func:`positions_kernel` compiles the same source.
     """
+    if pos == 0:
+        if zt > entry:
+            return -1, ENTRY
+        if zt < -entry:
+            return 1, ENTRY
+        return 0, NO_CHANGE
+    if pos == -1:
+        if zt >= stop:
+            return 0, STOP
+        if zt <= exit_level:
+            return 0, EXIT
+        return -1, NO_CHANGE
+    if zt <= -stop:
+        return 0, STOP
+    if zt >= -exit_level:
+        return 0, EXIT
+    return 1, NO_CHANGE
+
+
+_next_position_compiled = njit(cache=True)(next_position)
+
+
+@njit(cache=True)
+def positions_kernel(z, entry, exit_level, stop):
+    """Spread position after each bar by :func:`next_position`; NaN keeps the position."""
     n = z.shape[0]
     out = np.zeros(n, dtype=np.int8)
     pos = 0
     for t in range(n):
         zt = z[t]
         if zt == zt:  # not NaN
-            if pos == 0:
-                if zt > entry:
-                    pos = -1
-                elif zt < -entry:
-                    pos = 1
-            elif pos == -1:
-                if zt >= stop or zt <= exit_level:
-                    pos = 0
-            elif zt <= -stop or zt >= -exit_level:
-                pos = 0
+            pos = _next_position_compiled(pos, zt, entry, exit_level, stop)[0]
         out[t] = pos
     return out

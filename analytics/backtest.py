@@ -68,20 +68,7 @@ def _check_thresholds(entry: float, exit: float, stop: float | None) -> None:
         raise ValueError(f"stop must be > entry ({entry}), got {stop}")
 
 
-def _next_position(pos: int, zt: float, entry: float, exit: float, stop: float | None) -> tuple[int, str]:
-    if pos == 0:
-        if zt > entry:
-            return -1, "entry"
-        if zt < -entry:
-            return 1, "entry"
-        return 0, ""
-    if pos == -1:
-        if stop is not None and zt >= stop:
-            return 0, "stop"
-        return (0, "exit") if zt <= exit else (-1, "")
-    if stop is not None and zt <= -stop:
-        return 0, "stop"
-    return (0, "exit") if zt >= -exit else (1, "")
+_REASONS = {_kernels.EXIT: "exit", _kernels.STOP: "stop"}
 
 
 def backtest(
@@ -120,6 +107,7 @@ def backtest(
     if len(zs) != len(ys) or len(beta_s) != len(ys):
         raise ValueError("y, x, z and hedge must have the same length")
     _check_thresholds(entry, exit, stop)
+    stop_level = math.inf if stop is None else float(stop)
     if price_space not in ("raw", "log"):
         raise ValueError("price_space must be 'raw' or 'log'")
     if not notional > 0 or fee_bps < 0:
@@ -185,14 +173,14 @@ def backtest(
             else:
                 close(t, kind, z_dec)
         if t < n - 1 and not math.isnan(zv[t]):
-            new_pos, reason = _next_position(pos, zv[t], entry, exit, stop)
+            new_pos, code = _kernels.next_position(pos, zv[t], entry, exit, stop_level)
             if new_pos != pos:
                 if pos == 0:
                     # entries need a finite frozen beta and a fill before the last bar
                     if t + 1 < n - 1 and math.isfinite(beta[t]):
                         pending = ("open", new_pos, float(beta[t]), float(zv[t]))
                 else:
-                    pending = (reason, 0, 0.0, float(zv[t]))
+                    pending = (_REASONS[code], 0, 0.0, float(zv[t]))
         equity[t] = cash + qy * py[t] + qx * px[t]
         position[t] = pos
     if pos != 0:
