@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 import plotly
-import plotly.graph_objects as go
 import streamlit.components.v1 as components
+
+from ui.charts import to_json
 
 _SRC = Path(__file__).with_name("plotly_live")
 _DARK = {
@@ -41,8 +42,12 @@ def _component_dir() -> Path:
 _component = components.declare_component("plotly_live", path=str(_component_dir()))
 
 
-def live_chart(fig: go.Figure, key: str, height: int = 320) -> None:
-    """Render ``fig`` in a persistent chart identified by ``key``."""
-    fig.update_layout(**_DARK)
-    h = int(fig.layout.height or height)
-    _component(spec=fig.to_json(), height=h, key=key, default=None)
+def live_chart(fig: dict, key: str, height: int = 320) -> None:
+    """Render the figure spec ``fig`` (see :mod:`ui.charts`) in a persistent chart identified by ``key``."""
+    layout = dict(fig["layout"])
+    for name, value in _DARK.items():
+        layout[name] = {**value, **layout.get(name, {})} if isinstance(value, dict) else value
+    if "yaxis2" in layout:
+        layout["yaxis2"] = {"gridcolor": "#333", **layout["yaxis2"]}
+    h = int(layout.get("height") or height)
+    _component(spec=to_json({"data": fig["data"], "layout": layout}), height=h, key=key, default=None)
