@@ -68,7 +68,7 @@ class Settings:
     backoff_max_s: float = 60.0
     rest_timeout_s: float = 10.0
     # dashboard
-    refresh_ms: int = 500
+    refresh_ms: int = 300
     default_window: int = 100
     max_chart_points: int = 3_000
     upload_max_mb: int = 500
