@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOXES = {
     "binance": ("Binance USD-M futures\nwss …/market/stream (aggTrade)\nREST /fapi/v1/aggTrades", 20, 40, 230, 70, "#fff2cc"),
     "files": ("Files: CSV / .zip / NDJSON\n(aggTrades, trades, ticks, OHLCV)", 20, 330, 230, 60, "#fff2cc"),
-    "ws": ("thread binance-ws\nconnect · backoff · watchdog · 451\nparse frame → queue", 300, 20, 240, 70, "#dae8fc"),
+    "ws": ("thread binance-ws\nconnect · backoff · watchdog · 451\nslice frames (64 KiB reads) · parse\n→ queue (one list per read)", 300, 10, 240, 80, "#dae8fc"),
     "seq": ("thread binance-seq\norder · de-dup · gap → REST backfill\ndeliver batches (sink)", 300, 120, 240, 70, "#dae8fc"),
     "loader": ("ingest.files\ndetect · validate · normalise", 300, 330, 240, 60, "#dae8fc"),
     "buffer": ("storage.TickBuffer\ncolumnar NumPy, 45 B/tick\nper-symbol lock, bounded", 590, 60, 220, 70, "#d5e8d4"),
@@ -24,7 +24,7 @@ BOXES = {
     "analytics": ("analytics (pure)\nOLS · Kalman · Huber · spread · z\nADF · EG · backtest · volume", 860, 180, 230, 70, "#e1d5e7"),
     "alerts": ("thread alert-engine\nrules · hysteresis · cooldown\n→ alert_events", 860, 300, 230, 70, "#f8cecc"),
     "webhook": ("thread alert-webhooks\nSlack/Discord/generic POST\nretries with backoff", 1130, 300, 220, 70, "#f8cecc"),
-    "ui": ("Streamlit sessions (one per browser)\nfast fragment: status · KPIs · z (≤500 ms)\nslow fragment: charts · tabs · exports", 1130, 120, 240, 80, "#ffe6cc"),
+    "ui": ("Streamlit sessions (one per browser)\nfast fragment (300 ms): status · KPIs · z\nslow fragment (2 s): other charts\ntabs · exports", 1130, 110, 240, 90, "#ffe6cc"),
 }
 ARROWS = [
     ("binance", "ws", "frames"), ("ws", "seq", "queue"), ("binance", "seq", "REST backfill"),
