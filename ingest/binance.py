@@ -189,6 +189,7 @@ class BinanceSource(Source):
         self._ws: websocket.WebSocket | None = None
         self._threads: list[threading.Thread] = []
         self._symbols_lock = threading.Lock()
+        self._jitter = random.Random()  # own generator: never touches the global random state
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -357,7 +358,7 @@ class BinanceSource(Source):
         h = self.health
         if immediate:
             return 0
-        delay = min(self.backoff_max_s, self.backoff_initial_s * (2**attempt)) * random.uniform(0.5, 1.0)
+        delay = min(self.backoff_max_s, self.backoff_initial_s * (2**attempt)) * self._jitter.uniform(0.5, 1.0)
         h.state, h.message = "backoff", f"{reason}; retrying in {delay:.1f}s (attempt {attempt + 1})"
         log.warning("%s", h.message)
         self._stop.wait(delay)
