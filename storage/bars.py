@@ -36,13 +36,20 @@ def timeframe_ms(rule: str) -> int:
     return n * _UNITS[m.group(2).lower()]
 
 
+_NO_FILLS = np.empty(0, dtype=np.int64)  # "one fill per aggregate trade"
+
+
 @njit(cache=True)
 def _resample_kernel(tt, price, qty, maker, fills, period):
     n = tt.shape[0]
-    # pass 1: count bars; divide only when a tick leaves the current bar
+    has_fills = fills.shape[0] == n
+    # pass 1: count bars (divide only when a tick leaves the current bar) and
+    # check the order; unsorted input returns no bars and ``sorted_ok=False``
     nb = 0
     end = -(2**62)
     for i in range(n):
+        if i > 0 and tt[i] < tt[i - 1]:
+            return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), False
         if tt[i] >= end:
             nb += 1
             end = (tt[i] // period) * period + period
@@ -57,40 +64,58 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
     nf = np.empty(nb, dtype=np.int64)
     buy = np.empty(nb)
     sell = np.empty(nb)
+    # pass 2: the forming bar lives in scalars (registers) and is written out
+    # when the next bar starts: ~2x faster than updating eleven arrays per tick
     k = -1
     end = -(2**62)
+    bo = bh = bl = bc = bvol = bqv = bbuy = bsell = 0.0
+    bcnt = bnf = 0
     for i in range(n):
         p = price[i]
         q = qty[i]
         if tt[i] >= end:
+            if k >= 0:
+                o[k] = bo
+                h[k] = bh
+                lo[k] = bl
+                c[k] = bc
+                vol[k] = bvol
+                qv[k] = bqv
+                cnt[k] = bcnt
+                nf[k] = bnf
+                buy[k] = bbuy
+                sell[k] = bsell
             k += 1
             b = (tt[i] // period) * period
             end = b + period
             start[k] = b
-            o[k] = p
-            h[k] = p
-            lo[k] = p
-            vol[k] = 0.0
-            qv[k] = 0.0
-            cnt[k] = 0
-            nf[k] = 0
-            buy[k] = 0.0
-            sell[k] = 0.0
+            bo = bh = bl = p
+            bvol = bqv = bbuy = bsell = 0.0
+            bcnt = bnf = 0
         else:
-            if p > h[k]:
-                h[k] = p
-            if p < lo[k]:
-                lo[k] = p
-        c[k] = p
-        vol[k] += q
-        qv[k] += p * q
-        cnt[k] += 1
-        nf[k] += fills[i]
+            bh = max(bh, p)
+            bl = min(bl, p)
+        bc = p
+        bvol += q
+        bqv += p * q
+        bcnt += 1
+        bnf += fills[i] if has_fills else 1
         if maker[i]:
-            sell[k] += q
+            bsell += q
         else:
-            buy[k] += q
-    return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell
+            bbuy += q
+    if k >= 0:
+        o[k] = bo
+        h[k] = bh
+        lo[k] = bl
+        c[k] = bc
+        vol[k] = bvol
+        qv[k] = bqv
+        cnt[k] = bcnt
+        nf[k] = bnf
+        buy[k] = bbuy
+        sell[k] = bsell
+    return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell, True
 
 
 def empty_bars() -> pd.DataFrame:
@@ -122,10 +147,8 @@ def resample_ticks(
     if n == 0:
         return empty_bars()
     tt = np.ascontiguousarray(trade_time, dtype=np.int64)
-    if n > 1 and np.any(tt[1:] < tt[:-1]):
-        raise ValueError("resample_ticks needs ticks sorted by trade_time")
-    f = np.ones(n, dtype=np.int64) if fills is None else np.ascontiguousarray(fills, dtype=np.int64)
-    start, o, h, lo, c, vol, qv, cnt, nf, buy, sell = _resample_kernel(
+    f = _NO_FILLS if fills is None else np.ascontiguousarray(fills, dtype=np.int64)
+    start, o, h, lo, c, vol, qv, cnt, nf, buy, sell, sorted_ok = _resample_kernel(
         tt,
         np.ascontiguousarray(price, dtype=np.float64),
         np.ascontiguousarray(qty, dtype=np.float64),
@@ -133,6 +156,8 @@ def resample_ticks(
         f,
         int(period_ms),
     )
+    if not sorted_ok:
+        raise ValueError("resample_ticks needs ticks sorted by trade_time")
     clock = int(tt[-1]) if as_of_ms is None else max(int(as_of_ms), int(tt[-1]))
     with np.errstate(invalid="ignore", divide="ignore"):
         vwap = np.where(vol > 0, qv / vol, np.nan)
@@ -143,6 +168,7 @@ def resample_ticks(
             "closed": start + period_ms <= clock,
         },
         index=pd.DatetimeIndex(pd.to_datetime(start, unit="ms", utc=True), name="time"),
+        copy=False,
     )
     return out
 

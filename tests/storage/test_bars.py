@@ -44,6 +44,20 @@ def test_bars_equal_pandas_resample_on_real_trades(data_dir, symbol, rule, ours)
     assert bars["closed"].iloc[:-1].all() and not bars["closed"].iloc[-1]
 
 
+def test_fills_default_and_given_and_unsorted_input(data_dir):
+    arr = trades_array(data_dir, "ETHUSDT")[:5000]
+    fills = (np.arange(len(arr)) % 4 + 1).astype(np.int32)
+    bars = resample_ticks(arr["trade_time"], arr["price"], arr["qty"], arr["is_buyer_maker"], 1000, fills)
+    ref = pd.Series(fills, index=pd.to_datetime(arr["trade_time"], unit="ms", utc=True)).resample("1s").sum()
+    assert np.array_equal(bars["fills"].to_numpy(), ref[ref > 0].to_numpy())
+    no_fills = resample_ticks(arr["trade_time"], arr["price"], arr["qty"], arr["is_buyer_maker"], 1000)
+    assert np.array_equal(no_fills["fills"].to_numpy(), no_fills["trades"].to_numpy())  # one fill per trade
+    shuffled = arr["trade_time"].copy()
+    shuffled[[10, 4000]] = shuffled[[4000, 10]]
+    with pytest.raises(ValueError, match="sorted"):
+        resample_ticks(shuffled, arr["price"], arr["qty"], arr["is_buyer_maker"], 1000)
+
+
 def test_timeframe_parsing():
     assert timeframe_ms("1s") == 1000 and timeframe_ms("1m") == 60_000 and timeframe_ms("5min") == 300_000
     assert timeframe_ms("1h") == 3_600_000
