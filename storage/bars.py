@@ -46,10 +46,13 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
     # pass 1: count bars (divide only when a tick leaves the current bar) and
     # check the order; unsorted input returns no bars and ``sorted_ok=False``
     nb = 0
+    sorted_ok = True
     end = -(2**62)
     for i in range(n):
         if i > 0 and tt[i] < tt[i - 1]:
-            return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), False
+            sorted_ok = False
+            nb = 0
+            break
         if tt[i] >= end:
             nb += 1
             end = (tt[i] // period) * period + period
@@ -70,7 +73,7 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
     end = -(2**62)
     bo = bh = bl = bc = bvol = bqv = bbuy = bsell = 0.0
     bcnt = bnf = 0
-    for i in range(n):
+    for i in range(n if sorted_ok else 0):
         p = price[i]
         q = qty[i]
         if tt[i] >= end:
@@ -115,7 +118,7 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
         nf[k] = bnf
         buy[k] = bbuy
         sell[k] = bsell
-    return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell, True
+    return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell, sorted_ok
 
 
 def empty_bars() -> pd.DataFrame:
