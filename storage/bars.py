@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-__all__ = ["BAR_COLUMNS", "align_pair", "empty_bars", "resample_ticks", "timeframe_ms"]
+__all__ = ["BAR_COLUMNS", "align_pair", "empty_bars", "resample_ticks", "timeframe_ms", "warm_up"]
 
 BAR_COLUMNS = [
     "open", "high", "low", "close", "volume", "quote_volume", "vwap", "trades", "fills",
@@ -216,3 +216,11 @@ def align_pair(
     out["trades_y"] = out["trades_y"].astype("int64")
     out["trades_x"] = out["trades_x"].astype("int64")
     return out[names]
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the resampler on a tiny input."""
+    tt = np.arange(0, 4000, 500, dtype=np.int64)
+    one = np.ones(len(tt))
+    resample_ticks(tt, one, one, one > 0, 1000)
+    resample_ticks(tt, one, one, one > 0, 1000, np.ones(len(tt), dtype=np.int32))

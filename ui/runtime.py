@@ -61,8 +61,10 @@ def build_runtime(settings: Settings) -> Runtime:
     def _warm() -> None:
         try:
             import analytics
+            from storage import bars
 
             analytics.warm_up()
+            bars.warm_up()
         finally:
             rt.warm.set()
 
