@@ -198,6 +198,13 @@ def _wls2(dx, dy, w, n):
         swy += wj * dy[j]
         swxx += wj * xj * xj
         swxy += wj * xj * dy[j]
+    return _solve_wls2(sw, swx, swy, swxx, swxy)
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_wls2(sw, swx, swy, swxx, swxy):
+    """(alpha, beta, ok) of a weighted line fit from its weighted moments;
+    not ok (NaN) without weight or when x has (relatively) no spread."""
     if sw <= 0.0:
         return np.nan, np.nan, False
     mx = swx / sw
@@ -244,20 +251,6 @@ def _median_inplace(a, n):
         if a[m] > lower:
             lower = a[m]
     return 0.5 * (lower + upper)
-
-
-@njit(cache=True, error_model="numpy")
-def _huber_rho_sum(resid, scale, t, n):
-    inv = 1.0 / scale
-    half_t2 = 0.5 * t * t
-    s = 0.0
-    for j in range(n):
-        z = abs(resid[j]) * inv
-        if z <= t:
-            s += 0.5 * z * z
-        else:
-            s += z * t - half_t2
-    return s
 
 
 @njit(cache=True, error_model="numpy")
@@ -373,15 +366,9 @@ def huber_window(x, y, t, maxiter, tol, param_rtol, w, resid, absr, dx, dy, buf)
             break
         a_prev = a
         b_prev = b
-        if sw <= 0.0:
+        a, b, ok = _solve_wls2(sw, swx, swy, swxx, swxy)
+        if not ok:
             return np.nan, np.nan, iteration
-        mx = swx / sw
-        my = swy / sw
-        sxx = swxx - swx * mx
-        if not sxx > _VAR_REL_EPS * swxx:
-            return np.nan, np.nan, iteration
-        b = (swxy - swx * my) / sxx
-        a = my - b * mx
         # pass 2: residuals, weighted SSR, and the values bracketing the old MAD
         lo_g = med * (1.0 - width)
         hi_g = med * (1.0 + width)
