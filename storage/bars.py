@@ -68,37 +68,26 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
     buy = np.empty(nb)
     sell = np.empty(nb)
     # pass 2: the forming bar lives in scalars (registers) and is written out
-    # when the next bar starts: ~2x faster than updating eleven arrays per tick
+    # on its last tick: ~2x faster than updating eleven arrays per tick
     k = -1
     end = -(2**62)
-    bo = bh = bl = bc = bvol = bqv = bbuy = bsell = 0.0
+    bh = bl = bvol = bqv = bbuy = bsell = 0.0
     bcnt = bnf = 0
     for i in range(n if sorted_ok else 0):
         p = price[i]
         q = qty[i]
         if tt[i] >= end:
-            if k >= 0:
-                o[k] = bo
-                h[k] = bh
-                lo[k] = bl
-                c[k] = bc
-                vol[k] = bvol
-                qv[k] = bqv
-                cnt[k] = bcnt
-                nf[k] = bnf
-                buy[k] = bbuy
-                sell[k] = bsell
             k += 1
             b = (tt[i] // period) * period
             end = b + period
             start[k] = b
-            bo = bh = bl = p
+            o[k] = p
+            bh = bl = p
             bvol = bqv = bbuy = bsell = 0.0
             bcnt = bnf = 0
         else:
             bh = max(bh, p)
             bl = min(bl, p)
-        bc = p
         bvol += q
         bqv += p * q
         bcnt += 1
@@ -107,17 +96,16 @@ def _resample_kernel(tt, price, qty, maker, fills, period):
             bsell += q
         else:
             bbuy += q
-    if k >= 0:
-        o[k] = bo
-        h[k] = bh
-        lo[k] = bl
-        c[k] = bc
-        vol[k] = bvol
-        qv[k] = bqv
-        cnt[k] = bcnt
-        nf[k] = bnf
-        buy[k] = bbuy
-        sell[k] = bsell
+        if i + 1 == n or tt[i + 1] >= end:
+            h[k] = bh
+            lo[k] = bl
+            c[k] = p
+            vol[k] = bvol
+            qv[k] = bqv
+            cnt[k] = bcnt
+            nf[k] = bnf
+            buy[k] = bbuy
+            sell[k] = bsell
     return start, o, h, lo, c, vol, qv, cnt, nf, buy, sell, sorted_ok
 
 
