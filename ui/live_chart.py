@@ -20,10 +20,8 @@ import streamlit.components.v1 as components
 from ui.charts import to_json
 
 _SRC = Path(__file__).with_name("plotly_live")
-_DARK = {
-    "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e6e6e6"},
-    "xaxis": {"gridcolor": "#333"}, "yaxis": {"gridcolor": "#333"},
-}
+_DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e6e6e6"}}
+_GRID = {"gridcolor": "#333"}
 
 
 def _component_dir() -> Path:
@@ -44,10 +42,8 @@ _component = components.declare_component("plotly_live", path=str(_component_dir
 
 def live_chart(fig: dict, key: str, height: int = 320) -> None:
     """Render the figure spec ``fig`` (see :mod:`ui.charts`) in a persistent chart identified by ``key``."""
-    layout = dict(fig["layout"])
-    for name, value in _DARK.items():
-        layout[name] = {**value, **layout.get(name, {})} if isinstance(value, dict) else value
-    if "yaxis2" in layout:
-        layout["yaxis2"] = {"gridcolor": "#333", **layout["yaxis2"]}
+    layout = {**fig["layout"], **_DARK}
+    for axis in {"xaxis", "yaxis", *(k for k in layout if k.startswith(("xaxis", "yaxis")))}:
+        layout[axis] = {**_GRID, **layout.get(axis, {})}  # dark grid on every axis, the figure's settings kept
     h = int(layout.get("height") or height)
     _component(spec=to_json({"data": fig["data"], "layout": layout}), height=h, key=key, default=None)
