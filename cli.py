@@ -20,20 +20,10 @@ from pathlib import Path
 
 import analytics
 from config import ConfigError, load_settings
-from ingest.files import FileFormatError, LoadedData, load_bytes
+from ingest.files import FileFormatError, load_bytes, merge_loaded
 from ingest.history import HistoryError, download_trades
 from storage.datasets import DatasetStore
 from ui.pipeline import BAR_SECONDS, dataset_pair_table, export_name, to_csv
-
-
-def _merge(loaded: list[LoadedData]) -> LoadedData:
-    kinds = {x.kind for x in loaded}
-    if len(kinds) != 1:
-        raise FileFormatError("cannot mix tick files and bar files in one dataset")
-    frames = {}
-    for x in loaded:
-        frames.update(x.frames)
-    return LoadedData(loaded[0].kind, frames, loaded[0].report)
 
 
 def cmd_load(args: argparse.Namespace, store: DatasetStore) -> int:
@@ -42,7 +32,7 @@ def cmd_load(args: argparse.Namespace, store: DatasetStore) -> int:
         item = load_bytes(Path(path).name, Path(path).read_bytes(), args.symbol)
         print(f"{path}: {item.report.summary()}")
         loaded.append(item)
-    merged = _merge(loaded)
+    merged = merge_loaded(loaded)
     rows = store.save(args.dataset, merged.kind, merged.frames, source=", ".join(args.files), detail=merged.report.summary())
     print(f"saved {rows:,} rows as dataset '{args.dataset}' ({', '.join(sorted(merged.frames))})")
     return 0

@@ -76,6 +76,47 @@ class LoadedData:
     report: LoadReport
 
 
+def merge_loaded(items: list[LoadedData]) -> LoadedData:
+    """One dataset from several loaded files (e.g. one per day or per symbol).
+
+    Frames of the same symbol are joined in time order, not replaced; rows that
+    two files both hold (same aggregate id, or same bar time) are kept once and
+    counted. Ticks without exchange ids (numbered per file) are never de-duplicated.
+    """
+    if not items:
+        raise FileFormatError("no files to load")
+    if len({x.kind for x in items}) != 1:
+        raise FileFormatError("cannot mix tick files and bar files in one dataset")
+    if len(items) == 1:
+        return items[0]
+    kind = items[0].kind
+    report = LoadReport(
+        format="; ".join(dict.fromkeys(x.report.format for x in items)),
+        rows_read=sum(x.report.rows_read for x in items),
+        dropped_nonpositive=sum(x.report.dropped_nonpositive for x in items),
+        dropped_duplicates=sum(x.report.dropped_duplicates for x in items),
+        was_unsorted=any(x.report.was_unsorted for x in items),
+        notes=[n for x in items for n in x.report.notes],
+    )
+    by_symbol: dict[str, list[pd.DataFrame]] = {}
+    for x in items:
+        for sym, df in x.frames.items():
+            by_symbol.setdefault(sym, []).append(df)
+    frames = {}
+    for sym, parts in by_symbol.items():
+        df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        order, key = (["trade_time", "agg_id"], "agg_id") if kind == "ticks" else (["bar_time"], "bar_time")
+        df = df.sort_values(order, kind="stable")
+        if not any(p.attrs.get("synthetic_ids") for p in parts):
+            before = len(df)
+            df = df.drop_duplicates(subset=[key])
+            report.dropped_duplicates += before - len(df)
+        frames[sym] = df.reset_index(drop=True)
+    report.rows_kept = sum(len(d) for d in frames.values())
+    report.symbols = sorted(frames)
+    return LoadedData(kind, frames, report)
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 

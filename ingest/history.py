@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.files import load_bytes
+from ingest.files import load_bytes, merge_loaded
 
 __all__ = ["HistoryError", "daily_urls", "download_days", "download_trades"]
 
@@ -102,12 +102,11 @@ def download_trades(
     ``progress(fraction, file_name)`` is called as files arrive. This is what the
     dashboard and the CLI both save as a dataset.
     """
-    frames: dict[str, list[pd.DataFrame]] = {}
+    days = []
     for k, sym in enumerate(symbols):
         def tick(i: int, n: int, name: str, k: int = k) -> None:
             if progress is not None:
                 progress(min(1.0, (k + i / max(n, 1)) / len(symbols)), name)
 
-        for path in download_days(base_url, sym, start, end, cache_dir, progress=tick):
-            frames.setdefault(sym.upper(), []).append(load_bytes(path.name, path.read_bytes(), sym).frames[sym.upper()])
-    return {s: pd.concat(f, ignore_index=True) for s, f in frames.items()}
+        days += [load_bytes(path.name, path.read_bytes(), sym) for path in download_days(base_url, sym, start, end, cache_dir, progress=tick)]
+    return merge_loaded(days).frames if days else {}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.files import FileFormatError, load_bytes
+from ingest.files import FileFormatError, load_bytes, merge_loaded
 from storage.datasets import DatasetStore
 
 AGG = "BTCUSD_PERP-aggTrades-2026-05-08.csv"
@@ -55,6 +55,27 @@ def test_binance_trades_file(data_dir):
     df = loaded.frames["ETHUSDT"]
     assert loaded.report.format == "Binance trades" and len(df) == len(ref)
     assert np.array_equal(df["is_buyer_maker"], ref["is_buyer_maker"])
+
+
+def test_files_of_one_symbol_merge_in_time_order_without_losing_or_repeating_rows(data_dir):
+    """Two files of the same symbol (overlapping by 500 trades, given in reverse
+    order) make one dataset equal to loading the whole file once."""
+    header, *lines = _read(data_dir, AGG).split(b"\n")
+    lines = [ln for ln in lines if ln]
+    half = len(lines) // 2
+    first = load_bytes(AGG, b"\n".join([header, *lines[: half + 500]]))
+    second = load_bytes(AGG, b"\n".join([header, *lines[half:]]))
+    whole = load_bytes(AGG, _read(data_dir, AGG))
+    merged = merge_loaded([second, first])
+    df, ref = merged.frames["BTCUSD_PERP"], whole.frames["BTCUSD_PERP"]
+    assert len(df) == len(ref) and merged.report.rows_kept == len(ref)
+    for col in ("agg_id", "trade_time", "price", "qty", "is_buyer_maker"):
+        assert np.array_equal(df[col], ref[col]), col
+    assert merged.report.dropped_duplicates == 500 and "500 duplicate rows dropped" in merged.report.summary()
+    assert merge_loaded([first]) is first
+    bars = load_bytes("ETHUSDT_1m_2025-01-01_2025-02-04.csv", _read(data_dir, "ETHUSDT_1m_2025-01-01_2025-02-04.csv"))
+    with pytest.raises(FileFormatError, match="cannot mix"):
+        merge_loaded([first, bars])
 
 
 def test_minute_bars_file(data_dir):
