@@ -55,11 +55,12 @@ class AlertEvent:
     webhook_status: str = ""
 
 
-def _tail(frame: pd.DataFrame, rule: AlertRule, since_ms: int | None) -> pd.DataFrame:
+def _tail(frame: pd.DataFrame, rule: AlertRule, since_ms: int | None, extra: int = 0) -> pd.DataFrame:
     """Rows needed for exact values on every bar after ``since_ms``: each of them
-    needs ``window`` bars of hedge plus ``window`` bars of spread before it."""
+    needs ``window`` bars of hedge plus ``window`` bars of spread before it
+    (plus ``extra`` bars of spread, e.g. the ADF sample)."""
     new = len(frame) if since_ms is None else int((frame.index.as_unit("ms").asi8 > since_ms).sum())
-    return frame.iloc[-(2 * rule.window + 2 + max(new, 1)) :]
+    return frame.iloc[-(2 * rule.window + 2 + extra + max(new, 1)) :]
 
 
 def metric_series(store: TickStore, rule: AlertRule, since_ms: int | None = None) -> pd.Series:
@@ -74,16 +75,14 @@ def metric_series(store: TickStore, rule: AlertRule, since_ms: int | None = None
         frame = store.pair_bars(rule.symbol_y, rule.symbol_x, rule.timeframe)
         frame = frame[frame["closed"].astype(bool)]
         if rule.method != "Kalman":
-            frame = _tail(frame, rule, since_ms)
+            frame = _tail(frame, rule, since_ms, analytics.RECENT_ADF_POINTS if rule.metric == "adf_pvalue" else 0)
         if len(frame) < 3:
             return pd.Series(dtype=float)
         params = analytics.PairParams(window=rule.window, method=rule.method, log_prices=rule.log_prices)
         table = analytics.pair_analytics(frame["close_y"], frame["close_x"], params)
-        if rule.metric == "adf_pvalue":
-            s = table["spread"].dropna()
-            if len(s) < 30 or s.max() == s.min():
-                return pd.Series(dtype=float)
-            return pd.Series([analytics.adf(s).pvalue], index=table.index[-1:])
+        if rule.metric == "adf_pvalue":  # the same sample and test as the dashboard's KPI
+            p = analytics.recent_adf_pvalue(table["spread"])
+            return pd.Series(dtype=float) if math.isnan(p) else pd.Series([p], index=table.index[-1:])
         return table[rule.metric]
     bars = _tail(store.bars(rule.symbol, rule.timeframe).query("closed"), rule, since_ms)
     if rule.metric == "price":

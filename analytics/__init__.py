@@ -12,7 +12,16 @@ from analytics.backtest import BacktestResult, backtest, target_positions
 from analytics.pair import HEDGE_METHODS, PairParams, hedge_for, minute_stats, pair_analytics
 from analytics.regression import OLSResult, kalman_hedge, ols, rolling_huber, rolling_ols
 from analytics.signals import rolling_correlation, spread, zscore
-from analytics.stationarity import ADFResult, EngleGrangerResult, adf, engle_granger, half_life, hurst
+from analytics.stationarity import (
+    RECENT_ADF_POINTS,
+    ADFResult,
+    EngleGrangerResult,
+    adf,
+    engle_granger,
+    half_life,
+    hurst,
+    recent_adf_pvalue,
+)
 from analytics.stats import (
     log_returns,
     mean,
@@ -27,9 +36,9 @@ from analytics.stats import (
 from analytics.volume import taker_imbalance, volume_profile, volume_zscore, vwap
 
 __all__ = [
-    "ADFResult", "BacktestResult", "EngleGrangerResult", "HEDGE_METHODS", "OLSResult", "PairParams",
+    "RECENT_ADF_POINTS", "ADFResult", "BacktestResult", "EngleGrangerResult", "HEDGE_METHODS", "OLSResult", "PairParams",
     "adf", "backtest", "engle_granger", "half_life", "hedge_for", "hurst", "kalman_hedge", "log_returns",
-    "mean", "minute_stats", "ols", "pair_analytics", "periods_per_year", "realized_volatility",
+    "mean", "minute_stats", "ols", "pair_analytics", "periods_per_year", "realized_volatility", "recent_adf_pvalue",
     "rolling_correlation", "rolling_huber", "rolling_mean", "rolling_ols", "rolling_variance",
     "rolling_volatility", "simple_returns", "spread", "target_positions", "taker_imbalance",
     "variance", "volume_profile", "volume_zscore", "vwap", "warm_up", "zscore",

@@ -7,7 +7,6 @@ bar closes — the result is cached on (pair, timeframe, params, last closed bar
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
@@ -65,13 +64,12 @@ def compute_table(pf: PairFrame, params: PairParams, cache: dict | None = None) 
     return table
 
 
-def spread_diagnostics(table: pd.DataFrame, max_points: int = 5000) -> dict[str, float]:
-    """ADF p-value and half-life of the recent out-of-sample spread (NaN when too short)."""
-    s = table["spread"].dropna().iloc[-max_points:]
-    out = {"adf_pvalue": math.nan, "half_life": math.nan}
+def spread_diagnostics(table: pd.DataFrame) -> dict[str, float]:
+    """ADF p-value (:func:`analytics.recent_adf_pvalue`, the alert metric too) and
+    half-life of the recent out-of-sample spread (NaN when too short)."""
+    s = table["spread"].dropna().iloc[-analytics.RECENT_ADF_POINTS :]
+    out = {"adf_pvalue": analytics.recent_adf_pvalue(s), "half_life": math.nan}
     if len(s) >= 30 and s.max() > s.min():
-        with contextlib.suppress(ValueError):
-            out["adf_pvalue"] = analytics.adf(s).pvalue
         out["half_life"] = analytics.half_life(s)
     return out
 

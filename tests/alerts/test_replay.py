@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alerts import AlertEngine, AlertRule
+import analytics
+from alerts import AlertEngine, AlertRule, metric_series
 from ingest.binance import BinanceSource
 from storage.store import TickStore
+from storage.ticks import TickBatch
 from tests.fakebinance import FakeBinance
 from tests.recordings import aggtrade_frames, trades_array
 
@@ -97,3 +99,24 @@ def test_zscore_alerts_fire_exactly_where_an_independent_computation_says(tmp_pa
     lat = engine.latency_summary()
     print(f"\nalert latency (closing tick received -> alert recorded): n={lat['n']:.0f} p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms")
     assert lat["p99_ms"] < 500
+
+
+def test_adf_alert_metric_is_the_dashboard_kpi_on_the_same_sample(tmp_path, data_dir):
+    """The ``adf_pvalue`` rule judges the same spread sample as the dashboard's KPI:
+    the latest values of the full-history spread, not just the bars the hedge needs."""
+    store = TickStore(tmp_path / "adf.sqlite")
+    store.start(warm_start=False)
+    for s in ("ETHUSDT", "BTCUSDT"):
+        store.write(TickBatch(s, trades_array(data_dir, s)))
+    rule = AlertRule(name="coint", metric="adf_pvalue", comparison=">", threshold=0.1, symbol_y="ETHUSDT",
+                     symbol_x="BTCUSDT", timeframe="1s", window=WINDOW, method="OLS", log_prices=True).validate()
+    frame = store.pair_bars("ETHUSDT", "BTCUSDT", "1s")
+    frame = frame[frame["closed"].astype(bool)]
+    # in steady state the engine asks only for the bars after the last one it judged
+    ours = metric_series(store, rule, since_ms=int(frame.index[-2].value // 1_000_000))
+    table = analytics.pair_analytics(frame["close_y"], frame["close_x"], analytics.PairParams(window=WINDOW, log_prices=True))
+    spread = table["spread"].dropna().iloc[-analytics.RECENT_ADF_POINTS :]
+    assert len(spread) > 2 * WINDOW + 30  # more than the hedge's own tail: the sample is the KPI's
+    assert len(ours) == 1 and ours.index[-1] == table.index[-1]
+    assert ours.iloc[-1] == analytics.adf(spread).pvalue
+    store.close()
