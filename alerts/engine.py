@@ -210,10 +210,14 @@ class AlertEngine:
             self._rules = rules
 
     def acknowledge(self, event_id: int) -> None:
+        self._amend(event_id, "acknowledged", True)
+
+    def _amend(self, event_id: int, column: str, value: object) -> None:
+        """Change one field of a fired event, in memory and in ``alert_events``."""
         for i, e in enumerate(self.events):
             if e.id == event_id:
-                self.events[i] = replace(e, acknowledged=True)
-        self.store.writer.submit_sql("UPDATE alert_events SET acknowledged = 1 WHERE id = ?", (event_id,))
+                self.events[i] = replace(e, **{column: value})
+        self.store.writer.submit_sql(f"UPDATE alert_events SET {column} = ? WHERE id = ?", (value, event_id))
 
     # -- evaluation -------------------------------------------------------------
     def _run(self) -> None:
@@ -295,10 +299,7 @@ class AlertEngine:
         return event
 
     def _webhook_result(self, event: AlertEvent, status: str) -> None:
-        for i, e in enumerate(self.events):
-            if e.id == event.id:
-                self.events[i] = replace(e, webhook_status=status)
-        self.store.writer.submit_sql("UPDATE alert_events SET webhook_status = ? WHERE id = ?", (status, event.id))
+        self._amend(event.id, "webhook_status", status)
 
     def latency_summary(self) -> dict[str, float]:
         lat = np.array(self.latencies_ms)

@@ -52,12 +52,18 @@ class FakeBinance:
         self.subscriptions: list[dict] = []
         self.sent = 0
         self.sent_at: dict[int, float] = {}
+        self._sent_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ws_server = None
         self._thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
         self.ws_port = 0
         self.paused = threading.Event()
+
+    def sent_times(self) -> dict[int, float]:
+        """Snapshot of aggregate id -> wall time (s) it was written, safe while the server streams."""
+        with self._sent_lock:
+            return dict(self.sent_at)
 
     # -- lifecycle --------------------------------------------------------
     def __enter__(self) -> FakeBinance:
@@ -159,7 +165,8 @@ class FakeBinance:
                     await ws.send('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","p":"oops"}}')
                     await ws.send("not json at all")
                 await ws.send(json.dumps(frame))
-                self.sent_at[frame["data"]["a"]] = time.time()
+                with self._sent_lock:  # readers snapshot it from another thread while we stream
+                    self.sent_at[frame["data"]["a"]] = time.time()
                 self.sent += 1
                 sent_here += 1
                 if drop_at is not None and sent_here >= drop_at:

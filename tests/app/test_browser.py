@@ -116,7 +116,7 @@ def test_live_dashboard_in_a_real_browser(served_app):
         assert len(shown) >= 10, "the status caption did not update with new ticks"
         symbol_of = {f["data"]["a"]: f["data"]["s"] for fr in fake.frames.values() for f in fr}
         latencies = []
-        for agg_id, sent in list(fake.sent_at.items()):
+        for agg_id, sent in fake.sent_times().items():
             if t_start + 1 <= sent <= shown[-1][0] - 2:
                 first = next((t for t, ids in shown if t >= sent and ids.get(symbol_of[agg_id], -1) >= agg_id), None)
                 assert first is not None, f"tick {agg_id} never reached the screen"
