@@ -54,8 +54,20 @@ def main() -> None:
         st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
     tabs = st.tabs(["Live pair", "Multi-asset", "Backtest", "Minute stats", "Alerts", "Exports"])
 
-    # The fragment lives entirely inside the tab: a fragment must only draw into
-    # its own container, or its elements pile up and flicker on every refresh.
+    # Three fragments, each entirely inside the tab (a fragment must only draw into
+    # its own container, or its elements pile up and flicker on every refresh):
+    # feed health every second, prices/KPIs/z-score every refresh, the other charts
+    # every 2 s. Everything a refresh re-renders costs the browser main thread, which
+    # the tick-to-screen latency of the fast one shares.
+    @st.fragment(run_every=max(1.0, 3 * settings.refresh_ms / 1000))
+    def feed_status() -> None:
+        try:
+            views.status_strip(rt, ctl)
+        except Exception as exc:  # shown, never a traceback
+            if _is_streamlit_control(exc):
+                raise
+            st.error(f"Feed status failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
+
     @st.fragment(run_every=settings.refresh_ms / 1000)
     def live() -> None:
         try:
@@ -76,6 +88,7 @@ def main() -> None:
             st.error(f"Charts failed on this refresh: {type(exc).__name__}: {exc}. They retry automatically.")
 
     with tabs[0]:
+        feed_status()
         live()
         live_charts()
     table = st.session_state.get("_table")

@@ -40,10 +40,14 @@ def _component_dir() -> Path:
 _component = components.declare_component("plotly_live", path=str(_component_dir()))
 
 
-def live_chart(fig: dict, key: str, height: int = 320) -> None:
-    """Render the figure spec ``fig`` (see :mod:`ui.charts`) in a persistent chart identified by ``key``."""
+def live_chart(fig: dict, key: str, height: int = 320, priority: int = 0) -> None:
+    """Render the figure spec ``fig`` (see :mod:`ui.charts`) in a persistent chart identified by ``key``.
+
+    Charts on a page are redrawn one at a time, highest ``priority`` first (see
+    ``plotly_live/index.html``), so the fast-refreshing chart is not queued behind the rest.
+    """
     layout = {**fig["layout"], **_DARK}
     for axis in {"xaxis", "yaxis", *(k for k in layout if k.startswith(("xaxis", "yaxis")))}:
         layout[axis] = {**_GRID, **layout.get(axis, {})}  # dark grid on every axis, the figure's settings kept
     h = int(layout.get("height") or height)
-    _component(spec=to_json({"data": fig["data"], "layout": layout}), height=h, key=key, default=None)
+    _component(spec=to_json({"data": fig["data"], "layout": layout}), height=h, chart_id=key, priority=priority, key=key, default=None)

@@ -113,11 +113,10 @@ def progress_note(pf: PairFrame, params: PairParams) -> str | None:
 
 
 def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
-    """Fast live view (every refresh): status, KPIs and the z-score chart.
+    """Fast live view (every refresh): newest tick, KPIs and the z-score chart.
 
     Returns the analytics table (None while collecting) for the slower views.
     """
-    status_strip(rt, ctl)
     if ctl.sym_y == ctl.sym_x:
         st.error("Choose two different symbols for Y and X.")
         return None
@@ -146,7 +145,7 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     shown = charts.decimate(table, rt.settings.max_chart_points)
     if len(shown) < len(table):
         st.caption(f"Charts show the latest {len(shown):,} of {len(table):,} rows; computations use all of them.")
-    live_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, f"{ctl.pair_label}-{ctl.timeframe}"), key="z_chart")
+    live_chart(charts.zscore_figure(shown, ctl.params.entry, ctl.params.exit, f"{ctl.pair_label}-{ctl.timeframe}"), key="z_chart", priority=1)
     return table
 
 
