@@ -103,7 +103,7 @@ def main() -> None:
     with tabs[4]:
         alerts_view.alerts_tab(live_rt.alerts, live_rt.settings.symbols, ctl.sym_y, ctl.sym_x)
     with tabs[5]:
-        views.exports(rt, table, ctl)
+        views.exports(rt, ctl)
 
 
 def _is_streamlit_control(exc: BaseException) -> bool:

@@ -273,21 +273,54 @@ def minute_stats_tab(rt: Runtime | None, table: pd.DataFrame | None, ctl: Contro
     st.download_button("Download minute stats CSV", to_csv(ms, "minute"), export_name("minute_stats", ctl.pair_label, ctl.timeframe, ms.index), "text/csv", key="dl_minute")
 
 
-def exports(rt: Runtime, table: pd.DataFrame | None, ctl: Controls) -> None:
+def exports(rt: Runtime, ctl: Controls) -> None:
     st.markdown("All CSVs use ISO-8601 UTC timestamps; file names carry pair, timeframe and range.")
-    if table is not None:
-        st.download_button(
-            "Processed analytics (prices, β, α, spread, z, correlation, signal)", lambda: to_csv(table),
-            export_name("analytics", ctl.pair_label, ctl.timeframe, table.index), "text/csv", key="dl_analytics", on_click="ignore",
-        )
-    c1, c2 = st.columns(2)
-    sym = c1.selectbox("Symbol", ctl.symbols, key="exp_symbol")
-    tf = c2.selectbox("Bars timeframe", ("1s", "1m", "5m"), key="exp_tf")
-    bars = rt.store.bars(sym, tf)
-    st.download_button(f"OHLCV bars {sym} {tf}", lambda: to_csv(bars), export_name("ohlcv", sym, tf, bars.index), "text/csv", key="dl_bars", on_click="ignore")
-    ticks_df = rt.store.ticks(sym)
-    st.download_button(f"Raw ticks {sym} (everything stored)", lambda: rt.store.ticks_csv(sym), export_name("ticks", sym, "tick", ticks_df.index), "text/csv", key="dl_ticks", on_click="ignore")
+    live_exports(rt, ctl)
     gaps = rt.store.status().gaps
     if gaps:
         st.markdown("**Known gaps** (ids the feed skipped, and whether REST filled them)")
         st.dataframe(pd.DataFrame([g.__dict__ for g in gaps]), width="stretch")
+
+
+@st.fragment
+def live_exports(rt: Runtime, ctl: Controls) -> None:
+    """Export live tables in two steps: *Prepare* snapshots one as CSV, then it downloads.
+
+    A one-click (deferred) ``st.download_button`` builds its file on click, but
+    Streamlit (1.67) drops such a file at the second script run after building
+    it, and the live fragments run several times a second: a busy browser then
+    fetches a deleted file (a broken, hash-named download). A prepared CSV is an
+    ordinary download tied to this session and stays valid. Only the latest
+    snapshot is kept (memory); this fragment reruns alone, not the whole page.
+    """
+    table = st.session_state.get("_table")  # the live fragment's newest table, not the last full run's
+    c1, c2 = st.columns(2)
+    sym = c1.selectbox("Symbol", ctl.symbols, key="exp_symbol")
+    tf = c2.selectbox("Bars timeframe", ("1s", "1m", "5m"), key="exp_tf")
+    kinds = {
+        "analytics": f"Processed analytics {ctl.pair_label} {ctl.timeframe} (prices, β, α, spread, z, correlation, signal)",
+        "bars": f"OHLCV bars {sym} {tf}",
+        "ticks": f"Raw ticks {sym} (everything stored)",
+    }
+    if table is None:
+        del kinds["analytics"]
+        st.caption("Processed analytics: available once the live pair has enough bars.")
+    clicked = [kind for kind, label in kinds.items() if st.button(f"Prepare CSV: {label}", key=f"prep_{kind}")]
+    if clicked:
+        kind = clicked[0]
+        with st.spinner("building the CSV…"):
+            if kind == "analytics":
+                data, name, rows = to_csv(table), export_name("analytics", ctl.pair_label, ctl.timeframe, table.index), len(table)
+            elif kind == "bars":
+                bars = rt.store.bars(sym, tf)
+                data, name, rows = to_csv(bars), export_name("ohlcv", sym, tf, bars.index), len(bars)
+            else:
+                ticks = rt.store.ticks(sym)
+                data, name, rows = rt.store.ticks_csv(sym), export_name("ticks", sym, "tick", ticks.index), len(ticks)
+        st.session_state["_export"] = {"label": kinds[kind], "data": data, "name": name, "rows": rows, "at": pd.Timestamp.now(tz="UTC")}
+    prepared = st.session_state.get("_export")
+    if prepared is not None:
+        st.download_button(f"Download {prepared['name']}", prepared["data"], prepared["name"], "text/csv",
+                           key="dl_prepared", on_click="ignore", type="primary")
+        st.caption(f"{prepared['label']}: {prepared['rows']:,} rows, a snapshot taken {prepared['at']:%H:%M:%S} UTC; "
+                   "prepare again for newer data.")

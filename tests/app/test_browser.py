@@ -69,7 +69,7 @@ def served_app(tmp_path_factory, data_dir):
 
 
 def test_live_dashboard_in_a_real_browser(served_app):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, fake = served_app
     ARTIFACTS.mkdir(exist_ok=True)
@@ -132,13 +132,14 @@ def test_live_dashboard_in_a_real_browser(served_app):
         # first, no chart starved): compare what each Plotly instance holds across > 2 chart refreshes
         def drawn() -> list[str]:
             return [f.evaluate("""() => { const gd = document.getElementById('chart');
-                      return JSON.stringify((gd.data || []).map(t => [t.x && t.x.length, t.x && t.x[t.x.length - 1], t.y && t.y[t.y.length - 1]])); }""")
+                      return JSON.stringify((gd.data || []).map(t => [t.x, t.y])); }""")
                     for f in page.frames if "plotly_live" in f.url]
         before = drawn()
         time.sleep(5)
         after = drawn()
         assert len(before) == len(after) >= 6
-        assert all(a != b and a != "[]" for a, b in zip(after, before, strict=True)), (before, after)
+        stuck = [i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a == b or a == "[]"]
+        assert not stuck, f"charts {stuck} of {len(after)} did not redraw: {[after[i][:200] for i in stuck]}"
 
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
 
@@ -149,15 +150,28 @@ def test_live_dashboard_in_a_real_browser(served_app):
 
         # CSV export of the processed analytics
         page.get_by_role("tab", name="Exports").click()
-        button = page.get_by_text("Processed analytics", exact=False).first
+        prepare = page.get_by_role("button", name="Prepare CSV: Processed analytics", exact=False)
+        prepare.wait_for(timeout=30_000)
+        prepare.click()
+        button = page.get_by_role("button", name="Download alphastream_analytics_BTCUSDT-ETHUSDT_1s", exact=False)
         button.wait_for(timeout=30_000)
+        time.sleep(2)  # many live refreshes pass between preparing and clicking: the prepared file must survive them
         with page.expect_download(timeout=30_000) as dl:
             button.click()
         download = dl.value
-        assert "BTCUSDT-ETHUSDT_1s" in download.suggested_filename
+        assert download.suggested_filename.startswith("alphastream_analytics_BTCUSDT-ETHUSDT_1s_")
         rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
         assert rows and set(rows[0]) >= {"timestamp", "price_y", "price_x", "alpha", "beta", "spread", "zscore", "correlation", "signal"}
         assert rows[-1]["timestamp"].endswith("+00:00")
+        # a second export replaces the first snapshot (one kept per session)
+        page.get_by_role("button", name="Prepare CSV: OHLCV bars BTCUSDT 1s", exact=False).click()
+        button = page.get_by_role("button", name="Download alphastream_ohlcv_BTCUSDT_1s_", exact=False)
+        button.wait_for(timeout=30_000)
+        expect(page.get_by_role("button", name="Download alphastream_analytics_", exact=False)).to_have_count(0, timeout=10_000)
+        with page.expect_download(timeout=30_000) as dl:
+            button.click()
+        bars = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        assert len(bars) >= 20 and {"open", "high", "low", "close", "volume", "trades"} <= set(bars[0])
         assert not errors, errors
         browser.close()
 
