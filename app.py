@@ -5,6 +5,8 @@ analytics/ computes, storage/ serves frames, ingest/ streams; ui/ renders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from config import ConfigError, load_settings
@@ -54,52 +56,49 @@ def main() -> None:
         st.title(f"{ctl.sym_y} / {ctl.sym_x} · {ctl.timeframe} · {ctl.params.method}")
     tabs = st.tabs(["Live pair", "Multi-asset", "Backtest", "Minute stats", "Alerts", "Exports"])
 
-    # Three fragments, each entirely inside the tab (a fragment must only draw into
-    # its own container, or its elements pile up and flicker on every refresh):
-    # feed health every second, prices/KPIs/z-score every refresh, the other charts
-    # every 2 s. Everything a refresh re-renders costs the browser main thread, which
-    # the tick-to-screen latency of the fast one shares.
+    # Fragments, each entirely inside its tab (a fragment must only draw into its own
+    # container, or its elements pile up and flicker on every refresh): prices/KPIs/
+    # z-score every refresh, feed health every second, the other live charts every 2 s,
+    # minute stats and the multi-asset scan every 10/15 s (they follow the live data
+    # without a click). Everything a refresh re-renders costs the browser main thread,
+    # which the tick-to-screen latency of the fast one shares.
     @st.fragment(run_every=max(1.0, 3 * settings.refresh_ms / 1000))
     def feed_status() -> None:
-        try:
-            views.status_strip(rt, ctl)
-        except Exception as exc:  # shown, never a traceback
-            if _is_streamlit_control(exc):
-                raise
-            st.error(f"Feed status failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
+        _shown_on_failure("Feed status", lambda: views.status_strip(rt, ctl))
 
     @st.fragment(run_every=settings.refresh_ms / 1000)
     def live() -> None:
-        try:
+        def run() -> None:
             alerts_view.toasts(live_rt.alerts)
             st.session_state["_table"] = views.live_pair(rt, ctl)
-        except Exception as exc:  # shown, never a traceback
-            if _is_streamlit_control(exc):
-                raise
-            st.error(f"Live view failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
+
+        _shown_on_failure("Live view", run)
 
     @st.fragment(run_every=max(2.0, 4 * settings.refresh_ms / 1000))
     def live_charts() -> None:
-        try:
-            views.live_charts(rt, ctl, st.session_state.get("_table"))
-        except Exception as exc:  # shown, never a traceback
-            if _is_streamlit_control(exc):
-                raise
-            st.error(f"Charts failed on this refresh: {type(exc).__name__}: {exc}. They retry automatically.")
+        _shown_on_failure("Charts", lambda: views.live_charts(rt, ctl, st.session_state.get("_table")))
+
+    @st.fragment(run_every=15.0)
+    def multi_asset() -> None:
+        _shown_on_failure("Multi-asset", lambda: views.multi_asset(rt, ctl))
+
+    @st.fragment(run_every=10.0)
+    def minute_stats() -> None:
+        _shown_on_failure("Minute stats", lambda: views.minute_stats_tab(rt, st.session_state.get("_table"), ctl))
 
     with tabs[0]:
         feed_status()
         live()
         live_charts()
-    table = st.session_state.get("_table")
+    table = st.session_state.get("_table")  # fresh: live() ran inline just above
     with tabs[0]:
         views.adf_panel(table, ctl)
     with tabs[1]:
-        views.multi_asset(rt, ctl)
+        multi_asset()
     with tabs[2]:
         views.backtest_tab(table, ctl)
     with tabs[3]:
-        views.minute_stats_tab(rt, table, ctl)
+        minute_stats()
     with tabs[4]:
         alerts_view.alerts_tab(live_rt.alerts, live_rt.settings.symbols, ctl.sym_y, ctl.sym_x)
     with tabs[5]:
@@ -108,6 +107,16 @@ def main() -> None:
 
 def _is_streamlit_control(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("streamlit")
+
+
+def _shown_on_failure(what: str, render: Callable[[], None]) -> None:
+    """Run one refresh of a live view; a failure is shown in place (never a traceback) and retried."""
+    try:
+        render()
+    except Exception as exc:
+        if _is_streamlit_control(exc):
+            raise
+        st.error(f"{what} failed on this refresh: {type(exc).__name__}: {exc}. It retries automatically.")
 
 
 try:

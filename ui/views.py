@@ -232,10 +232,12 @@ def backtest_tab(table: pd.DataFrame | None, ctl: Controls) -> None:
     fee = c3.number_input("fee (bps per leg per fill)", 0.0, 100.0, 4.0, 0.5, key="bt_fee")
     notional = c4.number_input("notional (quote)", 10.0, 1e9, 10_000.0, 1000.0, key="bt_notional")
     stop = c5.number_input("stop |z| (0 = off)", 0.0, 20.0, 0.0, 0.5, key="bt_stop")
-    if table is None or table["zscore"].notna().sum() < 2:
-        st.info("The backtest runs on the loaded pair once its z-score exists.")
-        return
+    # the click reruns the whole page, so ``table`` is the newest one at that moment
     if not st.button("Run backtest", key="bt_run"):
+        st.caption("Runs on the current pair's table as of the click (decisions at bar t fill at bar t+1).")
+        return
+    if table is None or table["zscore"].notna().sum() < 2:
+        st.info("Not enough data yet: the backtest needs the pair's z-score. Try again once it shows.")
         return
     try:
         with st.spinner("running backtest…"):
@@ -248,6 +250,7 @@ def backtest_tab(table: pd.DataFrame | None, ctl: Controls) -> None:
         st.error(f"Backtest rejected: {exc}")
         return
     s = res.summary
+    st.caption(f"{len(table):,} bars, {table.index[0]:%Y-%m-%d %H:%M:%S} → {table.index[-1]:%Y-%m-%d %H:%M:%S} UTC.")
     cols = st.columns(6)
     cols[0].metric("Total PnL", f"{s['total_pnl']:,.2f}")
     cols[1].metric("Trades", f"{s['trades']:.0f}")

@@ -143,6 +143,13 @@ def test_live_dashboard_in_a_real_browser(served_app):
 
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
 
+        # the other tabs follow the live data although the page was opened before the pair had a z-score
+        page.get_by_role("tab", name="Backtest").click()
+        page.get_by_role("button", name="Run backtest").click()
+        page.get_by_text("Total PnL").first.wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Minute stats").click()
+        page.get_by_role("button", name="Download minute stats CSV").wait_for(timeout=30_000)
+
         # change the method and the pair through the real widgets
         page.goto(f"{url}/?window=20&timeframe=1s&method=Kalman&sym_y=BTCUSDT&sym_x=ETHUSDT")
         page.get_by_text("BTCUSDT / ETHUSDT · 1s · Kalman").wait_for(timeout=30_000)
