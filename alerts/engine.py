@@ -214,6 +214,8 @@ class AlertEngine:
 
     def _amend(self, event_id: int, column: str, value: object) -> None:
         """Change one field of a fired event, in memory and in ``alert_events``."""
+        if column not in ("acknowledged", "webhook_status"):  # a column name goes into the SQL text
+            raise ValueError(f"alert events cannot amend {column!r}")
         for i, e in enumerate(self.events):
             if e.id == event_id:
                 self.events[i] = replace(e, **{column: value})

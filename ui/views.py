@@ -296,7 +296,6 @@ def live_exports(rt: Runtime, ctl: Controls) -> None:
     ordinary download tied to this session and stays valid. Only the latest
     snapshot is kept (memory); this fragment reruns alone, not the whole page.
     """
-    table = st.session_state.get("_table")  # the live fragment's newest table, not the last full run's
     c1, c2 = st.columns(2)
     sym = c1.selectbox("Symbol", ctl.symbols, key="exp_symbol")
     tf = c2.selectbox("Bars timeframe", ("1s", "1m", "5m"), key="exp_tf")
@@ -305,11 +304,11 @@ def live_exports(rt: Runtime, ctl: Controls) -> None:
         "bars": f"OHLCV bars {sym} {tf}",
         "ticks": f"Raw ticks {sym} (everything stored)",
     }
-    if table is None:
-        del kinds["analytics"]
-        st.caption("Processed analytics: available once the live pair has enough bars.")
     clicked = [kind for kind, label in kinds.items() if st.button(f"Prepare CSV: {label}", key=f"prep_{kind}")]
-    if clicked:
+    table = st.session_state.get("_table")  # the live fragment's newest table, not the last full run's
+    if clicked == ["analytics"] and table is None:
+        st.info("Not enough data yet: the processed analytics need the pair's first window of bars.")
+    elif clicked:
         kind = clicked[0]
         with st.spinner("building the CSV…"):
             if kind == "analytics":

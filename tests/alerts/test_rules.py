@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,6 +91,11 @@ def test_rules_and_events_survive_restart(tmp_path):
     assert [e.message for e in engine2.events] == [ev.message]
     engine2.acknowledge(ev.id)
     assert engine2.events[-1].acknowledged
+    assert store2.writer.flush_now()
+    with sqlite3.connect(tmp_path / "a.sqlite") as db:  # stored too, not only in memory
+        assert db.execute("SELECT acknowledged FROM alert_events WHERE id = ?", (ev.id,)).fetchone() == (1,)
+    with pytest.raises(ValueError, match="cannot amend"):
+        engine2._amend(ev.id, "message", "x")
     with pytest.raises(RuleError, match="rule #2"):
         engine2.rules.import_json(json.dumps([json.loads(exported)[0], {"name": "bad", "metric": "nope"}]))
     assert len(engine2.rules.list()) == 1  # all-or-nothing import
