@@ -87,6 +87,12 @@ def alerts_tab(engine: AlertEngine | None, symbols: tuple[str, ...], sym_y: str,
         except RuleError as exc:
             st.error(f"Import refused, nothing saved — {exc}")
         st.session_state["_rules_imported"] = up.file_id
+    alert_history(engine)
+
+
+@st.fragment(run_every=2.0)
+def alert_history(engine: AlertEngine) -> None:
+    """Fired alerts, newest first; refreshes every 2 s, so an alert shows here without a click."""
     st.markdown("**History**")
     events = pd.DataFrame([e.__dict__ for e in engine.events])
     if events.empty:
@@ -104,5 +110,5 @@ def alerts_tab(engine: AlertEngine | None, symbols: tuple[str, ...], sym_y: str,
     if open_ids and st.button(f"Acknowledge {len(open_ids)} shown", key="alert_ack"):
         for i in open_ids:
             engine.acknowledge(int(i))
-        st.rerun()
+        st.rerun(scope="fragment")
     st.download_button("Export history (CSV)", to_csv(shown.set_index("fired_at"), "fired_at"), "alphastream_alerts.csv", "text/csv", key="alerts_csv")

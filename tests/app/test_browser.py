@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -40,32 +41,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served_app(tmp_path_factory, data_dir):
+@contextlib.contextmanager
+def _serve(data_dir: Path, db_path: Path, paused: bool = False):
+    """``streamlit run app.py`` against a loopback Binance replaying the real recordings."""
     frames = {s: aggtrade_frames(data_dir, s) for s in ("BTCUSDT", "ETHUSDT")}
     fake = FakeBinance(frames, rate=400)
+    if paused:
+        fake.paused.set()
     fake.start()
     port = _free_port()
-    env = dict(os.environ, ALPHASTREAM_WS_URL=fake.ws_url, ALPHASTREAM_REST_URL=fake.rest_url,
-               ALPHASTREAM_DB_PATH=str(tmp_path_factory.mktemp("db") / "e2e.sqlite"))
+    env = dict(os.environ, ALPHASTREAM_WS_URL=fake.ws_url, ALPHASTREAM_REST_URL=fake.rest_url, ALPHASTREAM_DB_PATH=str(db_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
-    yield f"http://127.0.0.1:{port}", fake
-    proc.terminate()
-    proc.wait(15)
-    fake.stop()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("streamlit did not start")
+        yield f"http://127.0.0.1:{port}", fake
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory, data_dir):
+    with _serve(data_dir, tmp_path_factory.mktemp("db") / "e2e.sqlite") as served:
+        yield served
+
+
+def _browser(p):
+    return p.chromium.launch(
+        executable_path=_chromium(),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    )
 
 
 def test_live_dashboard_in_a_real_browser(served_app):
@@ -74,10 +91,7 @@ def test_live_dashboard_in_a_real_browser(served_app):
     url, fake = served_app
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=_chromium(),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+        browser = _browser(p)
         page = browser.new_page(viewport={"width": 1600, "height": 2000}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -195,10 +209,7 @@ def test_upload_through_the_browser_and_download_analytics(served_app, data_dir,
     upload = tmp_path / "spot_1m_two_legs.csv"
     pd.concat([btc, eth]).to_csv(upload, index=False)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=_chromium(),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+        browser = _browser(p)
         page = browser.new_page(viewport={"width": 1600, "height": 2000}, accept_downloads=True)
         page.goto(f"{url}/?source=Uploaded%20history&timeframe=1m&window=60")
         page.get_by_text("Upload history").first.wait_for(timeout=60_000)
@@ -227,3 +238,39 @@ def test_upload_through_the_browser_and_download_analytics(served_app, data_dir,
     cli_file = out / dashboard_name
     assert cli_file.exists(), sorted(p.name for p in out.iterdir())
     assert cli_file.read_text() == dashboard_csv
+
+
+def test_alert_history_follows_the_engine_without_a_click(tmp_path, data_dir):
+    """A stored rule fires on the live feed: the open Alerts tab lists it (2 s fragment) and a toast shows."""
+    from playwright.sync_api import sync_playwright
+
+    from alerts import AlertEngine, AlertRule
+    from storage.store import TickStore
+
+    db = tmp_path / "alerts.sqlite"
+    store = TickStore(db)
+    store.start()
+    engine = AlertEngine(store)
+    engine.rules.save(AlertRule(name="btc trades", metric="price", comparison=">", threshold=0.0, symbol="BTCUSDT",
+                                timeframe="1s", window=3, cooldown_s=0))
+    assert store.writer.flush_now()
+    engine.stop()
+    store.close()
+    with _serve(data_dir, db, paused=True) as (url, fake), sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.get_by_role("tab", name="Alerts").click()
+        page.get_by_text("btc trades").first.wait_for(timeout=60_000)
+        page.get_by_text("No alert has fired yet.").wait_for(timeout=30_000)
+        fake.paused.clear()  # the exchange starts trading only now, with the tab open and nobody clicking
+        page.get_by_role("button", name="Export history (CSV)").wait_for(timeout=60_000)  # only with a fired alert
+        assert "BTCUSDT price > 0 (1s)" in page.inner_text("body")
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_role("button", name="Export history (CSV)").click()
+        fired = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        assert len(fired) == 1 and fired[0]["rule_name"] == "btc trades"  # once per excursion: the price stays > 0
+        assert not errors, errors
+        browser.close()
