@@ -163,7 +163,9 @@ def heatmap_figure(corr: pd.DataFrame, revision: str) -> Figure:
         "type": "heatmap", "z": z, "x": list(corr.columns), "y": list(corr.index), "zmin": -1, "zmax": 1,
         "colorscale": "RdBu", "text": np.round(z, 2), "texttemplate": "%{text}",
     }
-    return _figure([trace], "Correlation of returns", revision, height=360, date_axis=False)
+    # first symbol at the top (diagonal top-left to bottom-right); room for the symbol names
+    return _figure([trace], "Correlation of returns", revision, height=360, date_axis=False,
+                   yaxis={"autorange": "reversed", "automargin": True}, xaxis={"automargin": True})
 
 
 def equity_figure(equity: pd.DataFrame, revision: str) -> Figure:

@@ -216,7 +216,8 @@ def multi_asset(rt: Runtime, ctl: Controls) -> None:
     rets = returns_matrix(rt.store, ctl.symbols, ctl.timeframe, ctl.params.window)
     c1, c2 = st.columns([1, 1])
     if rets.shape[1] >= 2 and len(rets) >= 3:
-        c1.plotly_chart(charts.heatmap_figure(rets.corr(), f"heat-{ctl.timeframe}"), key="heatmap")
+        with c1:  # persistent chart: the scan refreshes every 15 s, st.plotly_chart would remount (flash) each time
+            live_chart(charts.heatmap_figure(rets.corr(), f"heat-{ctl.timeframe}"), key="heatmap")
     else:
         c1.info("Correlation heatmap: needs at least two symbols with overlapping bars.")
     c2.markdown("**Per-symbol statistics** (last window)")
