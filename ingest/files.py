@@ -102,10 +102,10 @@ def merge_loaded(items: list[LoadedData]) -> LoadedData:
     for x in items:
         for sym, df in x.frames.items():
             by_symbol.setdefault(sym, []).append(df)
+    order, key = (["trade_time", "agg_id"], "agg_id") if kind == "ticks" else (["bar_time"], "bar_time")
     frames = {}
     for sym, parts in by_symbol.items():
         df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        order, key = (["trade_time", "agg_id"], "agg_id") if kind == "ticks" else (["bar_time"], "bar_time")
         df = df.sort_values(order, kind="stable")
         if not any(p.attrs.get("synthetic_ids") for p in parts):
             before = len(df)
