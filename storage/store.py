@@ -8,7 +8,6 @@ re-aggregates the tail), aligned pair bars, CSV exports, and a status object.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -287,8 +286,9 @@ class TickStore:
         )
 
     # -- exports --------------------------------------------------------------
-    def ticks_csv(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> str:
-        """Raw ticks as CSV (ISO-8601 UTC times), from SQLite when persisted, else memory."""
+    def ticks_export(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
+        """Raw ticks for export — everything stored: from SQLite when persisted, else memory
+        (which may hold less). ``timestamp`` (ISO-8601 UTC) first, then the trade's fields."""
         df = None
         if self.writer.status.state == "ok":
             batch = self.reader.load_batch(symbol, start_ms, end_ms)
@@ -306,6 +306,4 @@ class TickStore:
             df = mem.reset_index(drop=True)[["agg_id", "trade_time", "price", "qty", "is_buyer_maker"]]
             df.insert(0, "symbol", symbol.upper())
         df.insert(0, "timestamp", pd.to_datetime(df["trade_time"], unit="ms", utc=True).map(lambda t: t.isoformat()))
-        buf = io.StringIO()
-        df.to_csv(buf, index=False)
-        return buf.getvalue()
+        return df

@@ -318,8 +318,9 @@ def live_exports(rt: Runtime, ctl: Controls) -> None:
                 bars = rt.store.bars(sym, tf)
                 data, name, rows = to_csv(bars), export_name("ohlcv", sym, tf, bars.index), len(bars)
             else:
-                ticks = rt.store.ticks(sym)
-                data, name, rows = rt.store.ticks_csv(sym), export_name("ticks", sym, "tick", ticks.index), len(ticks)
+                ticks = rt.store.ticks_export(sym)  # one read: the file's name and row count describe the file
+                times = pd.DatetimeIndex(pd.to_datetime(ticks["trade_time"], unit="ms", utc=True))
+                data, name, rows = ticks.to_csv(index=False), export_name("ticks", sym, "tick", times), len(ticks)
         st.session_state["_export"] = {"label": kinds[kind], "data": data, "name": name, "rows": rows, "at": pd.Timestamp.now(tz="UTC")}
     prepared = st.session_state.get("_export")
     if prepared is not None:

@@ -195,6 +195,15 @@ def test_live_dashboard_in_a_real_browser(served_app):
             button.click()
         bars = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
         assert len(bars) >= 20 and {"open", "high", "low", "close", "volume", "trades"} <= set(bars[0])
+        page.get_by_role("button", name="Prepare CSV: Raw ticks BTCUSDT", exact=False).click()
+        button = page.get_by_role("button", name="Download alphastream_ticks_BTCUSDT_tick_", exact=False)
+        button.wait_for(timeout=30_000)
+        with page.expect_download(timeout=30_000) as dl:
+            button.click()
+        ticks = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        ids = [int(t["agg_id"]) for t in ticks]
+        assert len(ids) >= 1000 and ids == sorted(set(ids)) and ticks[0]["timestamp"].endswith("+00:00")
+        assert f"{len(ids):,} rows" in page.inner_text("body")  # the caption counts what the file holds
         assert not errors, errors
         browser.close()
 

@@ -73,6 +73,8 @@ def test_warm_start_round_trip_and_resume_point(tmp_path, data_dir):
     limited.start()
     assert len(limited.buffer.snapshot("ETHUSDT")) == 0
     assert limited.last_agg_id("ETHUSDT") == int(eth["agg_id"][-1])  # but ingestion can still resume
+    exported = limited.ticks_export("ETHUSDT")  # the raw-ticks export is everything stored, not what memory holds
+    assert np.array_equal(exported["agg_id"], eth["agg_id"]) and exported["timestamp"].iloc[0].endswith("+00:00")
     limited.close()
 
 
