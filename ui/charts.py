@@ -50,13 +50,16 @@ def _line(x, y, name: str, **style: object) -> dict:
 
 def _figure(traces: list[dict], title: str, revision: str, height: int = 320, date_axis: bool = True, **layout: object) -> Figure:
     base = {
-        "title": {"text": title}, "height": height, "margin": {"l": 50, "r": 20, "t": 40, "b": 30}, "uirevision": revision,
-        "legend": {"orientation": "h", "y": 1.12, "x": 0}, "hovermode": "x unified",
+        # title on top, the legend in its own row just above the plot (a long legend overlapped the title)
+        "title": {"text": title, "y": 0.98, "yanchor": "top"}, "height": height, "margin": {"l": 50, "r": 20, "t": 60, "b": 30},
+        "uirevision": revision, "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0}, "hovermode": "x unified",
     }
     if date_axis:
         base["xaxis"] = {"type": "date"}
     for key, value in layout.items():  # axis dicts merge with the defaults above
         base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    if base.get("yaxis2", {}).get("side") == "right":  # room for the right axis' tick labels and title
+        base["margin"] = {**base["margin"], "r": 70}
     return {"data": traces, "layout": base}
 
 

@@ -61,6 +61,8 @@ def test_json_carries_the_values_utc_times_and_gaps(table):
 def test_secondary_axes_and_tz_naive_index(table):
     spec = charts.prices_figure(table.tz_localize(None), "ETHUSDT", "BTCUSDT", "r")
     assert spec["data"][1]["yaxis"] == "y2" and spec["layout"]["yaxis2"]["overlaying"] == "y"
+    assert spec["layout"]["margin"]["r"] >= 60  # the right axis' labels ("61.8k") were cut at 20 px
+    assert charts.zscore_figure(table, 2.0, 0.5, "r")["layout"]["margin"]["r"] == 20
     assert spec["data"][0]["x"][0] == int(pd.Timestamp("2025-01-01", tz="UTC").timestamp() * 1000)
 
 
