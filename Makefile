@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test deps deps-dev warm browser lint bench ingest clean
+.PHONY: run test deps deps-dev warm browser postgres lint bench ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,15 @@ run: deps warm
 browser:
 	sh scripts/install_chromium.sh
 
+## postgres: make sure the test PostgreSQL answers (start the Debian cluster, or install it)
+postgres: deps-dev
+	PYTHON=$(BIN)/python sh scripts/ensure_postgres.sh
+
 lint: deps-dev
 	$(BIN)/ruff check .
 
-## test: install everything the tests need (incl. Chromium), lint, run the whole suite
-test: deps-dev browser warm
+## test: install everything the tests need (incl. Chromium and PostgreSQL), lint, run the whole suite
+test: deps-dev browser postgres warm
 	$(BIN)/ruff check .
 	@# pytest exits 5 when it collected nothing: that is a failure here, said plainly.
 	@$(BIN)/python -m pytest $(PYTEST_ARGS) || { rc=$$?; \

@@ -52,6 +52,8 @@ class Settings:
     rest_url: str = "https://fapi.binance.com"
     history_url: str = "https://data.binance.vision"
     db_path: Path = Path("data/alphastream.sqlite")
+    # scale-out: ticks, bars, gaps, universe and alerts in PostgreSQL (empty: SQLite at db_path)
+    database_url: str = field(default="", repr=False)
     history_cache_dir: Path = Path("data/history")
     # in-memory tick buffer bounds (per symbol)
     buffer_max_ticks: int = 2_000_000
@@ -61,19 +63,26 @@ class Settings:
     flush_interval_ms: int = 250
     flush_max_rows: int = 20_000
     retention_days: float = 0.0  # 0 keeps every tick forever
+    writer_process: bool = True  # persist from a child process: browser sessions cannot starve it
     # ingestion
     stale_after_s: float = 30.0
     reconnect_before_s: float = 23.5 * 3600.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     rest_timeout_s: float = 10.0
+    seed_history: bool = True  # at start / on add: 1m & 5m klines and the current 5m bar's trades over REST
     # dashboard
     refresh_ms: int = 300
+    push_enabled: bool = True  # the live panel is pushed over /live; false (or a blocked socket): fragments refresh it
     default_window: int = 100
     max_chart_points: int = 3_000
     upload_max_mb: int = 500
     ingest_enabled: bool = True
     webhook_url: str = ""
+    # serving: beyond loopback a token is required (see README, Security)
+    auth_token: str = field(default="", repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    webhook_allow_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -97,6 +106,25 @@ def _parse_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw.strip().rstrip("/")
 
 
+def _parse_secret_url(name: str, raw: str) -> str:
+    """A URL that may embed a secret (a webhook): validated like any URL, never echoed in the error."""
+    parsed = urlparse(raw.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name} is not a valid http(s) URL (the value is not shown: webhook URLs carry secrets)")
+    return raw.strip()
+
+
+_HOST_RE = re.compile(r"^(\*\.)?[a-z0-9.-]+$|^\*$|^[0-9a-f:]+$")
+
+
+def _parse_hosts(name: str, raw: str) -> tuple[str, ...]:
+    hosts = tuple(dict.fromkeys(h.strip().lower().strip("[]") for h in raw.split(",") if h.strip()))
+    bad = [h for h in hosts if not _HOST_RE.match(h)]
+    if bad:
+        raise ConfigError(f"{name}: invalid host name(s) {bad}; expected e.g. 'dash.example.com,*.corp.example'")
+    return hosts
+
+
 def _parse_number(name: str, raw: str, kind: type, minimum: float) -> float | int:
     try:
         value = kind(raw.strip())
@@ -114,6 +142,17 @@ def _parse_bool(name: str, raw: str) -> bool:
     if text in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def _parse_database_url(name: str, raw: str) -> str:
+    """``postgresql://[user[:password]@]host[:port]/database[?options]``; empty keeps SQLite. Never echoed (a password)."""
+    text = raw.strip()
+    if not text:
+        return ""
+    parsed = urlparse(text)
+    if parsed.scheme not in ("postgresql", "postgres") or not (parsed.netloc or parsed.query):
+        raise ConfigError(f"{name} must look like postgresql://user@host:5432/database (the value is not shown: it may hold a password)")
+    return text
 
 
 _URL_SCHEMES = {
@@ -141,10 +180,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env[name]
         if f.name == "symbols":
             values[f.name] = _parse_symbols(name, raw)
+        elif f.name in ("allowed_hosts", "webhook_allow_hosts"):
+            values[f.name] = _parse_hosts(name, raw)
+        elif f.name == "auth_token":
+            token = raw.strip()
+            if token and len(token) < 16:
+                raise ConfigError(f"{name} must be at least 16 characters (a long random secret); the value is not shown")
+            values[f.name] = token
         elif f.name in _URL_SCHEMES:
             values[f.name] = _parse_url(name, raw, _URL_SCHEMES[f.name])
+        elif f.name == "database_url":
+            values[f.name] = _parse_database_url(name, raw)
         elif f.name == "webhook_url":
-            values[f.name] = _parse_url(name, raw, ("http", "https")) if raw.strip() else ""
+            values[f.name] = _parse_secret_url(name, raw) if raw.strip() else ""
         elif f.type in ("Path",):
             if not raw.strip():
                 raise ConfigError(f"{name} must not be empty")

@@ -451,53 +451,278 @@ def warm_up() -> None:
     kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, True, np.empty((16, 5)))
     kalman_kernel(b, a, 1e-4, 1e-3, 0.0, 0.0, 1.0, False, np.empty((16, 5)))
     rolling_huber_kernel(b, a, 8, 1.345, 50, 1e-8, 1e-11)
-    positions_kernel(b - 2.0, 1.0, 0.0, np.inf)
+    positions_kernel(b - 2.0, b, a, a, a, a, a, 1.0, 0.0, np.inf, True, 0.0, np.inf)
+    out = np.empty((16, 6))
+    kalman_schedule_kernel(b, a, a * 0 + 1e-6, a * 0 + 1e-3, 0.0, 0.0, 1.0, 0.0, 1.0, out)
+    kalman_mle(b, a, 0, 16, 4, -6.0, 0.0, np.nan)
 
 
-# reason codes of a position change (``next_position``)
+# reason codes of a position change (``positions_kernel``)
 NO_CHANGE, ENTRY, EXIT, STOP = 0, 1, 2, 3
 
 
-def next_position(pos, zt, entry, exit_level, stop):
-    """The one entry/exit/stop rule: position after a bar with finite signal ``zt``.
+@njit(cache=True, error_model="numpy")
+def positions_kernel(z, y, x, beta, alpha, mean, std, entry, exit_level, stop, held_exit, beta_lo, beta_hi):
+    """The one entry/exit/stop rule, shared by the ``signal`` column and the backtest.
 
-    +1 long spread (entered when z < -entry), -1 short (z > entry), 0 flat; a
-    short exits at z <= exit or stops at z >= stop, a long exits at z >= -exit or
-    stops at z <= -stop (``stop=inf``: no stop). Returns ``(position, reason)``
-    with a reason code ``NO_CHANGE/ENTRY/EXIT/STOP``. Plain Python, so the
-    backtest calls it directly and :func:`positions_kernel` compiles the same source.
+    Per bar ``t`` (decision after observing bar t):
+
+    * flat: short the spread (-1) when ``z_t > entry``, long (+1) when
+      ``z_t < -entry`` — only if the hedge that scored bar t, ``beta[t]``,
+      lies strictly inside ``(beta_lo, beta_hi)`` and that side is not
+      blocked. The trade freezes ``beta[t], alpha[t], mean[t], std[t]``.
+    * in a trade: the judged value is the **held** z, ``(y_t - beta0 x_t -
+      alpha0 - mean0) / std0`` (the spread the legs actually hold, in the units
+      of z at entry) when ``held_exit``, else ``z_t``. A short exits when it is
+      ``<= exit`` and stops when ``>= stop``; a long exits at ``>= -exit`` and
+      stops at ``<= -stop`` (``stop = inf``: no stop).
+    * after a stop, that side stays blocked until ``z`` is back inside the entry
+      band (``z <= entry`` for shorts, ``z >= -entry`` for longs): no same-side
+      re-entry while the excursion that stopped it goes on.
+    * a NaN ``z_t`` (warm-up, stale leg) changes nothing.
+
+    Returns ``(position, reason)`` int8 arrays: the position after each bar and
+    the reason code of a change at that bar (``ENTRY/EXIT/STOP``, else 0).
     """
-    if pos == 0:
-        if zt > entry:
-            return -1, ENTRY
-        if zt < -entry:
-            return 1, ENTRY
-        return 0, NO_CHANGE
-    if pos == -1:
-        if zt >= stop:
-            return 0, STOP
-        if zt <= exit_level:
-            return 0, EXIT
-        return -1, NO_CHANGE
-    if zt <= -stop:
-        return 0, STOP
-    if zt >= -exit_level:
-        return 0, EXIT
-    return 1, NO_CHANGE
-
-
-_next_position_compiled = njit(cache=True)(next_position)
-
-
-@njit(cache=True)
-def positions_kernel(z, entry, exit_level, stop):
-    """Spread position after each bar by :func:`next_position`; NaN keeps the position."""
     n = z.shape[0]
-    out = np.zeros(n, dtype=np.int8)
+    pos_out = np.zeros(n, dtype=np.int8)
+    why = np.zeros(n, dtype=np.int8)
     pos = 0
+    blocked = 0
+    b0 = 0.0
+    a0 = 0.0
+    m0 = 0.0
+    s0 = 1.0
     for t in range(n):
         zt = z[t]
         if zt == zt:  # not NaN
-            pos = _next_position_compiled(pos, zt, entry, exit_level, stop)[0]
-        out[t] = pos
+            if blocked == -1 and zt <= entry or blocked == 1 and zt >= -entry:
+                blocked = 0
+            if pos == 0:
+                side = 0
+                if zt > entry and blocked != -1:
+                    side = -1
+                elif zt < -entry and blocked != 1:
+                    side = 1
+                if side != 0:
+                    bt = beta[t]
+                    st = std[t]
+                    if bt > beta_lo and bt < beta_hi and st > 0.0 and alpha[t] == alpha[t] and mean[t] == mean[t]:
+                        pos = side
+                        why[t] = ENTRY
+                        b0 = bt
+                        a0 = alpha[t]
+                        m0 = mean[t]
+                        s0 = st
+            else:
+                judged = zt
+                if held_exit:
+                    judged = (y[t] - b0 * x[t] - a0 - m0) / s0
+                if judged == judged:
+                    if pos == -1:
+                        if judged >= stop:
+                            pos = 0
+                            blocked = -1
+                            why[t] = STOP
+                        elif judged <= exit_level:
+                            pos = 0
+                            why[t] = EXIT
+                    else:
+                        if judged <= -stop:
+                            pos = 0
+                            blocked = 1
+                            why[t] = STOP
+                        elif judged >= -exit_level:
+                            pos = 0
+                            why[t] = EXIT
+        pos_out[t] = pos
+    return pos_out, why
+
+
+# -- Kalman filter with a general prior and a per-bar variance schedule -------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def kalman_schedule_kernel(y, x, vw, ve, b0, a0, p00, p01, p11, out):
+    """Kalman filter of ``y_t = beta_t x_t + alpha_t + v_t`` (random-walk state).
+
+    ``vw[t]``/``ve[t]``: state-noise variance (each of beta, alpha) and
+    observation variance used at bar ``t`` (a piecewise-constant schedule);
+    prior ``N([b0, a0], [[p00, p01], [p01, p11]])`` before bar 0. Fills ``out``
+    ``(n, 6)``: posterior alpha, beta; forecast error ``e_t``; its variance
+    ``Q_t``; ``e_t / sqrt(Q_t)``; the posterior standard deviation of beta
+    ``sqrt(P_t[0, 0])`` (its ±2σ band). Non-finite inputs skip the update (NaN row).
+    """
+    n = y.shape[0]
+    b = b0
+    a = a0
+    for t in range(n):
+        r00 = p00 + vw[t]
+        r01 = p01
+        r11 = p11 + vw[t]
+        xt = x[t]
+        yt = y[t]
+        if not (math.isfinite(xt) and math.isfinite(yt)):
+            p00 = r00
+            p01 = r01
+            p11 = r11
+            for c in range(6):
+                out[t, c] = np.nan
+            continue
+        e = yt - (xt * b + a)
+        rh0 = r00 * xt + r01
+        rh1 = r01 * xt + r11
+        q = xt * rh0 + rh1 + ve[t]
+        inv_q = 1.0 / q
+        k0 = rh0 * inv_q
+        k1 = rh1 * inv_q
+        b += k0 * e
+        a += k1 * e
+        p00 = r00 - k0 * rh0
+        p01 = r01 - k0 * rh1
+        p11 = r11 - k1 * rh1
+        out[t, 0] = a
+        out[t, 1] = b
+        out[t, 2] = e
+        out[t, 3] = q
+        out[t, 4] = e * math.sqrt(inv_q)
+        out[t, 5] = math.sqrt(max(p00, 0.0))
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def ols_prior(y, x, lo, m):
+    """OLS of ``y`` on ``[1, x]`` over rows ``lo .. lo+m-1``: ``(beta, alpha, P)`` with
+    ``P = (X'X)^-1`` (the posterior covariance per unit observation variance), or
+    ``ok = False`` when x has no spread there. Returns ``(b, a, p00, p01, p11, ok)``."""
+    sx = 0.0
+    sy = 0.0
+    for j in range(lo, lo + m):
+        sx += x[j]
+        sy += y[j]
+    mx = sx / m
+    my = sy / m
+    sxx = 0.0
+    sxy = 0.0
+    for j in range(lo, lo + m):
+        dx = x[j] - mx
+        sxx += dx * dx
+        sxy += dx * (y[j] - my)
+    if not sxx > 1e-14 * (mx * mx * m + 1e-300):
+        return 0.0, 0.0, 0.0, 0.0, 0.0, False
+    b = sxy / sxx
+    a = my - b * mx
+    # (X'X)^-1 for X = [x, 1] (state order beta, alpha)
+    p00 = 1.0 / sxx
+    p01 = -mx / sxx
+    p11 = 1.0 / m + mx * mx / sxx
+    return b, a, p00, p01, p11, True
+
+
+@njit(cache=True, error_model="numpy")
+def kalman_profile_nll(y, x, lo, hi, m, ratio):
+    """Concentrated negative log-likelihood of the random-walk-hedge model on rows ``lo .. hi-1``.
+
+    Observation variance is profiled out: with ``Ve = 1`` and ``Vw = ratio``
+    the filter gives errors ``e_t`` and scaled variances ``q_t``; then
+    ``Ve_hat = mean(e^2 / q)`` and ``-log L = n/2 (1 + log(2 pi Ve_hat)) + 1/2 sum log q``.
+    The state starts from OLS on the first ``m`` rows (prior covariance
+    ``Ve (X'X)^-1``); the likelihood uses rows ``lo+m .. hi-1``.
+    Returns ``(nll, ve_hat)``; ``(inf, nan)`` when undefined.
+    """
+    b, a, p00, p01, p11, ok = ols_prior(y, x, lo, m)
+    if not ok:
+        return np.inf, np.nan
+    s_e2q = 0.0
+    s_logq = 0.0
+    k = 0
+    for t in range(lo + m, hi):
+        r00 = p00 + ratio
+        r01 = p01
+        r11 = p11 + ratio
+        xt = x[t]
+        e = y[t] - (xt * b + a)
+        rh0 = r00 * xt + r01
+        rh1 = r01 * xt + r11
+        q = xt * rh0 + rh1 + 1.0
+        if not q > 0.0:
+            return np.inf, np.nan
+        inv_q = 1.0 / q
+        k0 = rh0 * inv_q
+        k1 = rh1 * inv_q
+        b += k0 * e
+        a += k1 * e
+        p00 = r00 - k0 * rh0
+        p01 = r01 - k0 * rh1
+        p11 = r11 - k1 * rh1
+        s_e2q += e * e * inv_q
+        s_logq += math.log(q)
+        k += 1
+    if k < 2 or not s_e2q > 0.0:
+        return np.inf, np.nan
+    ve = s_e2q / k
+    return 0.5 * k * (1.0 + math.log(2.0 * math.pi * ve)) + 0.5 * s_logq, ve
+
+
+@njit(cache=True, error_model="numpy")
+def _golden_log_ratio(y, x, lo, hi, m, a_, b_, tol):
+    """Golden-section minimum of the profile NLL over ``log10 ratio`` in ``[a_, b_]``."""
+    gr = 0.6180339887498949
+    c = b_ - gr * (b_ - a_)
+    d = a_ + gr * (b_ - a_)
+    fc, _ = kalman_profile_nll(y, x, lo, hi, m, 10.0**c)
+    fd, _ = kalman_profile_nll(y, x, lo, hi, m, 10.0**d)
+    while b_ - a_ > tol:
+        if fc < fd:
+            b_ = d
+            d = c
+            fd = fc
+            c = b_ - gr * (b_ - a_)
+            fc, _ = kalman_profile_nll(y, x, lo, hi, m, 10.0**c)
+        else:
+            a_ = c
+            c = d
+            fc = fd
+            d = a_ + gr * (b_ - a_)
+            fd, _ = kalman_profile_nll(y, x, lo, hi, m, 10.0**d)
+    return 0.5 * (a_ + b_)
+
+
+@njit(cache=True, error_model="numpy")
+def kalman_mle(y, x, lo, hi, m, log10_lo, log10_hi, warm):
+    """Maximum-likelihood ``(ratio, ve, nll)`` of the random-walk-hedge model on rows ``lo .. hi-1``.
+
+    ``ratio = Vw / Ve``. With a finite ``warm`` (log10 ratio of a previous,
+    overlapping window) a golden-section search runs on ``warm ± 1`` decade;
+    otherwise, or when that optimum lands on the bracket's edge, a grid of
+    half decades over ``[log10_lo, log10_hi]`` picks the bracket first. The
+    search stops at 1e-3 decades (0.2 % in the ratio).
+    """
+    tol = 1e-3
+    if math.isfinite(warm):
+        a_ = max(log10_lo, warm - 1.0)
+        b_ = min(log10_hi, warm + 1.0)
+        l_best = _golden_log_ratio(y, x, lo, hi, m, a_, b_, tol)
+        inside = (l_best - a_ > 0.01 or a_ <= log10_lo) and (b_ - l_best > 0.01 or b_ >= log10_hi)
+        if inside:
+            nll, ve = kalman_profile_nll(y, x, lo, hi, m, 10.0**l_best)
+            if math.isfinite(nll):
+                return 10.0**l_best, ve, nll
+    best = np.inf
+    best_l = log10_lo
+    step = 0.5
+    g = log10_lo
+    while g <= log10_hi + 1e-12:
+        nll, _ = kalman_profile_nll(y, x, lo, hi, m, 10.0**g)
+        if nll < best:
+            best = nll
+            best_l = g
+        g += step
+    if not math.isfinite(best):
+        return np.nan, np.nan, np.inf
+    l_best = _golden_log_ratio(y, x, lo, hi, m, max(log10_lo, best_l - step), min(log10_hi, best_l + step), tol)
+    nll, ve = kalman_profile_nll(y, x, lo, hi, m, 10.0**l_best)
+    if best < nll:  # the grid point was better (flat objective): keep it
+        l_best = best_l
+        nll, ve = kalman_profile_nll(y, x, lo, hi, m, 10.0**l_best)
+    return 10.0**l_best, ve, nll

@@ -2,20 +2,29 @@
 
 Rules
 -----
-* Decision at bar *t* uses ``z_t`` (itself built from data up to *t*); the order
-  fills at bar *t+1* prices. No entry is filled on the last bar.
-* Short the spread (sell y, buy x) when ``z > entry``; long (buy y, sell x)
-  when ``z < -entry``. A short exits when ``z <= exit``, a long when
-  ``z >= -exit``; optional stop when ``|z| >= stop`` on the losing side.
-* Sizing: ``qty_y = notional / p_y`` at the fill. The hedge ``beta`` is the one
-  that scored the signal, frozen for the trade's life: ``qty_x = beta * qty_y``
-  for a raw-price hedge, ``qty_x = beta * notional / p_x`` for a log-price hedge
-  (beta is then a value ratio).
-* PnL is what the legs earn: ``sum(qty * (exit - entry)) - fees``, fees
-  ``fee_bps / 1e4 * |qty| * price`` per leg per fill. A position still open at
-  the end is closed at the last bar's prices (``exit_reason = "end of data"``).
-* Sharpe: ``mean(r) / std(r, ddof=1) * sqrt(bars per year)`` with
-  ``r_t = Δequity_t / notional`` over every bar (24/7 market).
+* One rule decides, for the table's ``signal`` column and for the backtest
+  alike (:func:`positions`, one compiled kernel): enter beyond ``±entry``,
+  exit at ``exit``, optional stop; entries need ``beta_min < beta < beta_max``;
+  after a stop no same-side re-entry until z is back inside the entry band;
+  exits and stops judge the spread actually **held** (hedge and z-normalisation
+  frozen at entry) unless ``exit_on="signal"``. Stale or undefined z: no change.
+* Decision at bar *t* uses data up to *t*; the order fills at bar *t+1* prices.
+  No entry fills on the last bar; a position open at the end closes at the last
+  bar (``exit_reason = "end of data"``).
+* Sizing: ``qty_y = ±notional / p_y`` at the fill; the frozen hedge ``beta``
+  (the one that scored the decision bar) sets ``qty_x = -beta qty_y`` for a
+  raw-price hedge, ``qty_x = ∓beta notional / p_x`` for a log-price hedge (beta
+  is then a value ratio). The price space comes from the table
+  (``table.attrs["price_space"]``): a table and its backtest cannot disagree.
+* PnL is what the legs earn: gross ``sum(qty * (exit - entry))``; costs
+  (:mod:`analytics.costs`): fees ``fee_bps / 1e4 * |qty| * price`` per leg per
+  fill, slippage (half-spread or square-root participation), and funding on
+  open perpetual legs at each real funding event; net = gross - fees -
+  slippage - funding.
+* Sharpe: per-bar returns ``r_t = Δequity_t / notional``, annualised by the
+  number of returns per year of **elapsed time** (a gap is not one bar), with a
+  95 % confidence interval from Mertens' (2002) standard error (skew and
+  kurtosis aware). With less than one day of data it is not annualised at all.
 """
 
 from __future__ import annotations
@@ -27,15 +36,20 @@ import numpy as np
 import pandas as pd
 
 from analytics import _kernels
-from analytics._validate import ArrayLike, aligned_pair, as_series, check_lag
-from analytics.stats import periods_per_year
+from analytics._validate import ArrayLike, as_series
+from analytics.costs import CostModel, funding_by_bar
+from analytics.stats import SECONDS_PER_YEAR
 
-__all__ = ["BacktestResult", "backtest", "target_positions"]
+__all__ = ["BacktestResult", "backtest", "check_thresholds", "positions", "sharpe_ratio", "target_positions"]
 
 TRADE_COLUMNS = [
     "entry_time", "exit_time", "side", "beta", "qty_y", "qty_x", "entry_price_y", "entry_price_x",
-    "exit_price_y", "exit_price_x", "entry_z", "exit_z", "fees", "pnl", "holding_bars", "holding_time", "exit_reason",
+    "exit_price_y", "exit_price_x", "entry_z", "exit_z", "gross_pnl", "fees", "slippage", "funding", "pnl", "return_pct",
+    "holding_bars", "holding_time", "holding_s", "exit_reason",
 ]
+REASONS = {_kernels.ENTRY: "entry", _kernels.EXIT: "exit", _kernels.STOP: "stop"}
+MIN_ANNUALISE_S = 86_400.0
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -44,22 +58,10 @@ class BacktestResult:
 
     trades: pd.DataFrame
     equity: pd.DataFrame
-    summary: dict[str, float]
+    summary: dict[str, object]
 
 
-def target_positions(z: ArrayLike, entry: float = 2.0, exit: float = 0.0, stop: float | None = None) -> pd.Series:
-    """Desired spread position after observing ``z_t``: +1 long, -1 short, 0 flat.
-
-    Same hysteresis as :func:`backtest` (enter beyond ±entry, leave at the exit
-    level or the stop); NaN z keeps the previous position.
-    """
-    zs = as_series(z, "z")
-    _check_thresholds(entry, exit, stop)
-    out = _kernels.positions_kernel(zs.to_numpy(), float(entry), float(exit), math.inf if stop is None else float(stop))
-    return pd.Series(out, index=zs.index, name="signal")
-
-
-def _check_thresholds(entry: float, exit: float, stop: float | None) -> None:
+def check_thresholds(entry: float, exit: float, stop: float | None) -> None:
     if not entry > 0:
         raise ValueError(f"entry must be > 0, got {entry}")
     if not -entry < exit < entry:
@@ -68,145 +70,342 @@ def _check_thresholds(entry: float, exit: float, stop: float | None) -> None:
         raise ValueError(f"stop must be > entry ({entry}), got {stop}")
 
 
-_REASONS = {_kernels.EXIT: "exit", _kernels.STOP: "stop"}
+def target_positions(z: ArrayLike, entry: float = 2.0, exit: float = 0.0, stop: float | None = None) -> pd.Series:
+    """Desired position from ``z`` alone (+1 long, -1 short, 0 flat): exits on z itself, no beta guard.
 
-
-def backtest(
-    y: ArrayLike,
-    x: ArrayLike,
-    z: ArrayLike,
-    hedge: pd.DataFrame | pd.Series,
-    entry: float = 2.0,
-    exit: float = 0.0,
-    stop: float | None = None,
-    fee_bps: float = 2.0,
-    notional: float = 10_000.0,
-    price_space: str = "raw",
-    hedge_lag: int = 1,
-    bar_seconds: float = 60.0,
-) -> BacktestResult:
-    """Run the pair backtest; see the module docstring for every rule.
-
-    Parameters
-    ----------
-    y, x
-        Raw prices of the legs on one index (fills happen at these prices).
-    z
-        Signal aligned with the prices (e.g. ``zscore(spread(...))``).
-    hedge
-        ``beta`` Series or a DataFrame with a ``beta`` column, as estimated at each bar.
-    hedge_lag
-        Bars between the hedge estimate and the signal it produced (1 when the
-        spread was built with ``lag=1``): the frozen beta is ``beta_{t-hedge_lag}``.
-    price_space
-        ``"raw"`` if beta was estimated on prices, ``"log"`` on log prices.
+    The same kernel as :func:`positions`, for a bare z series; NaN z keeps the
+    previous position.
     """
-    ys, xs = aligned_pair(y, x)
     zs = as_series(z, "z")
-    beta_s = hedge["beta"] if isinstance(hedge, pd.DataFrame) else as_series(hedge, "hedge")
-    if len(zs) != len(ys) or len(beta_s) != len(ys):
-        raise ValueError("y, x, z and hedge must have the same length")
-    _check_thresholds(entry, exit, stop)
-    stop_level = math.inf if stop is None else float(stop)
-    if price_space not in ("raw", "log"):
-        raise ValueError("price_space must be 'raw' or 'log'")
-    if not notional > 0 or fee_bps < 0:
-        raise ValueError("notional must be > 0 and fee_bps >= 0")
-    hedge_lag = check_lag(hedge_lag)
-    py, px = ys.to_numpy(), xs.to_numpy()
-    if np.any(~np.isfinite(py)) or np.any(~np.isfinite(px)) or np.any(py <= 0) or np.any(px <= 0):
-        raise ValueError("backtest prices must be finite and > 0")
+    check_thresholds(entry, exit, stop)
     zv = zs.to_numpy()
-    beta = beta_s.to_numpy(dtype=float)
-    if hedge_lag:
-        beta = np.concatenate([np.full(hedge_lag, np.nan), beta[:-hedge_lag]])
-    index = ys.index
-    n = len(ys)
-    fee_rate = fee_bps / 1e4
+    one = np.ones(len(zv))
+    pos, _ = _kernels.positions_kernel(
+        zv, one, one, one, one, one, one, float(entry), float(exit), math.inf if stop is None else float(stop), False, -math.inf, math.inf,
+    )
+    return pd.Series(pos, index=zs.index, name="signal")
 
+
+def _table_params(table: pd.DataFrame):
+    from analytics.pair import table_params  # pair.py imports this module
+
+    return table_params(table)
+
+
+def positions(
+    table: pd.DataFrame,
+    params=None,
+    entry: float | None = None,
+    exit: float | None = None,
+    stop: float | None | object = _UNSET,
+    exit_on: str | None = None,
+) -> tuple[pd.Series, np.ndarray]:
+    """Position after each bar of a pair table by the one rule (module docstring).
+
+    Parameters default to ``params`` (else ``table.attrs["params"]``); ``entry``,
+    ``exit``, ``stop`` and ``exit_on`` override them. Returns ``(signal,
+    reason_codes)``.
+    """
+    p = params if params is not None else _table_params(table)
+    entry_v = float(p.entry if entry is None else entry)
+    exit_v = float(p.exit if exit is None else exit)
+    stop_v = p.stop if stop is _UNSET else stop
+    check_thresholds(entry_v, exit_v, stop_v)  # type: ignore[arg-type]
+    rule = p.exit_on if exit_on is None else exit_on
+    if rule not in ("held", "signal"):
+        raise ValueError("exit_on must be 'held' or 'signal'")
+    py, px = table["price_y"].to_numpy(dtype=float), table["price_x"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y, x = (np.log(py), np.log(px)) if p.log_prices else (py, px)
+    beta_used = table["beta"].shift(1).to_numpy(dtype=float)
+    alpha_used = table["alpha"].shift(1).to_numpy(dtype=float)
+    pos, why = _kernels.positions_kernel(
+        table["zscore"].to_numpy(dtype=float), y, x, beta_used, alpha_used,
+        table["spread_mean"].to_numpy(dtype=float), table["spread_std"].to_numpy(dtype=float),
+        entry_v, exit_v, math.inf if stop_v is None else float(stop_v), rule == "held",  # type: ignore[arg-type]
+        float(p.beta_min), float(p.beta_max),
+    )
+    return pd.Series(pos, index=table.index, name="signal"), why
+
+
+def _elapsed_seconds(index: pd.Index, n: int, bar_seconds: float | None) -> float:
+    if isinstance(index, pd.DatetimeIndex) and n >= 2:
+        return float((index[-1] - index[0]).total_seconds())
+    if bar_seconds is None:
+        return math.nan
+    return (n - 1) * float(bar_seconds)
+
+
+def sharpe_ratio(returns: np.ndarray, elapsed_s: float) -> dict[str, object]:
+    """Sharpe ratio of per-period ``returns`` spanning ``elapsed_s`` seconds.
+
+    Returns ``sharpe`` (annualised by returns per year of elapsed time; NaN
+    with less than a day), ``sharpe_ci_low/high`` (95 %, Mertens 2002 standard
+    error, annualised alike), ``sharpe_per_period`` and its CI, and
+    ``sharpe_basis`` saying which it is.
+    """
+    r = np.asarray(returns, dtype=float)
+    r = r[np.isfinite(r)]
+    nan = math.nan
+    out: dict[str, object] = {"sharpe": nan, "sharpe_ci_low": nan, "sharpe_ci_high": nan, "sharpe_per_period": nan,
+                              "sharpe_per_period_ci": (nan, nan), "sharpe_basis": "no returns"}
+    n = r.shape[0]
+    if n < 3:
+        return out
+    sd = float(r.std(ddof=1))
+    if not sd > 0:
+        out["sharpe_basis"] = "no variation in equity"
+        return out
+    sr = float(r.mean()) / sd
+    d = (r - r.mean()) / r.std(ddof=0)
+    skew = float(np.mean(d**3))
+    kurt = float(np.mean(d**4))
+    se = math.sqrt(max(0.0, 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / n)
+    out["sharpe_per_period"] = sr
+    out["sharpe_per_period_ci"] = (sr - 1.96 * se, sr + 1.96 * se)
+    if not math.isfinite(elapsed_s) or elapsed_s < MIN_ANNUALISE_S:
+        hours = elapsed_s / 3600 if math.isfinite(elapsed_s) else nan
+        out["sharpe_basis"] = (f"per bar over {n:,} returns, not annualised: {hours:.1f} h of data (annualising needs at least one day)"
+                               if math.isfinite(hours) else f"per bar over {n:,} returns, not annualised (no timestamps)")
+        return out
+    per_year = n / (elapsed_s / SECONDS_PER_YEAR)
+    k = math.sqrt(per_year)
+    out.update({
+        "sharpe": sr * k, "sharpe_ci_low": (sr - 1.96 * se) * k, "sharpe_ci_high": (sr + 1.96 * se) * k,
+        "sharpe_basis": f"per-bar returns × √{per_year:,.0f} returns per year of elapsed time ({elapsed_s / 86400:.1f} days)",
+    })
+    return out
+
+
+@dataclass
+class _Trade:
+    t: int
+    side: int
+    qty: np.ndarray
+    entry: np.ndarray
+    z: float
+    fees: float = 0.0
+    slippage: float = 0.0
+    funding: float = 0.0
+    meta: dict | None = None
+
+
+@dataclass
+class _Run:
+    """What :func:`_simulate` returns: per-trade records, per-bar equity and position, cost totals."""
+
+    trades: list[dict[str, object]]
+    equity: np.ndarray
+    position: np.ndarray
+    traded_notional: float
+
+
+def _simulate(index: pd.Index, prices: np.ndarray, tgt: np.ndarray, why: np.ndarray, zv: np.ndarray, sizer, costs: CostModel,
+              notional: float, quote_volume: np.ndarray | None = None, funding: np.ndarray | None = None,
+              bar_seconds: float | None = None) -> _Run:
+    """Fill ``tgt`` (position after each decision bar) one bar later on ``prices`` (bars × legs).
+
+    ``sizer(t, d, side)`` gives the legs' quantities (and a dict recorded with the trade) for an entry
+    filled at bar ``t`` on the decision of bar ``d``. Each fill pays ``costs`` (fees, slippage on ``quote_volume`` of that bar); after each bar,
+    open legs pay ``funding[t] × value`` (rate per leg, 0 when no event). Quote currency throughout.
+    """
+    n, k = prices.shape
+    fee_rate = costs.fee_bps / 1e4
     pos = 0
-    qy = qx = 0.0
+    qty = np.zeros(k)
     cash = 0.0
-    pending: tuple[str, int, float, float] | None = None  # (kind, side, beta, z at decision)
-    open_trade: dict[str, object] = {}
     trades: list[dict[str, object]] = []
+    cur: _Trade | None = None
     equity = np.zeros(n)
     position = np.zeros(n, dtype=np.int8)
-    traded_notional = 0.0
+    traded = 0.0
+    is_time = isinstance(index, pd.DatetimeIndex)
 
-    def fill(side_qy: float, side_qx: float, t: int) -> float:
-        nonlocal cash, traded_notional
-        fee = fee_rate * (abs(side_qy) * py[t] + abs(side_qx) * px[t])
-        cash -= side_qy * py[t] + side_qx * px[t] + fee
-        traded_notional += abs(side_qy) * py[t] + abs(side_qx) * px[t]
-        return fee
+    def fill(dq: np.ndarray, t: int) -> tuple[float, float]:
+        nonlocal cash, traded
+        values = np.abs(dq) * prices[t]
+        fee = fee_rate * float(values.sum())
+        slip = 0.0
+        if costs.slippage != "none":
+            for j in range(k):
+                if values[j] > 0:
+                    slip += costs.slippage_cost(float(values[j]), float(quote_volume[t, j]) if quote_volume is not None else math.nan)
+        cash -= float(dq @ prices[t]) + fee + slip
+        traded += float(values.sum())
+        return fee, slip
 
     def close(t: int, reason: str, z_dec: float) -> None:
-        nonlocal pos, qy, qx
-        fee = fill(-qy, -qx, t)
-        fees = float(open_trade["fees"]) + fee
-        pnl = qy * (py[t] - float(open_trade["entry_price_y"])) + qx * (px[t] - float(open_trade["entry_price_x"])) - fees
-        t0 = int(open_trade["t"])
-        trades.append(
-            {
-                **{k: v for k, v in open_trade.items() if k not in ("t", "fees")},
-                "exit_time": index[t], "exit_price_y": py[t], "exit_price_x": px[t], "exit_z": z_dec,
-                "fees": fees, "pnl": pnl, "holding_bars": t - t0, "holding_time": index[t] - index[t0]
-                if isinstance(index, pd.DatetimeIndex) else t - t0, "exit_reason": reason,
-            }
-        )
-        pos, qy, qx = 0, 0.0, 0.0
+        nonlocal pos, qty, cur
+        assert cur is not None
+        fee, slip = fill(-qty, t)
+        gross = float(qty @ (prices[t] - cur.entry))
+        fees, slips = cur.fees + fee, cur.slippage + slip
+        held = index[t] - index[cur.t] if is_time else t - cur.t
+        pnl = gross - fees - slips - cur.funding
+        trades.append({
+            **(cur.meta or {}), "entry_time": index[cur.t], "exit_time": index[t], "side": "long spread" if cur.side > 0 else "short spread",
+            "qty": cur.qty.copy(), "entry_prices": cur.entry.copy(), "exit_prices": prices[t].copy(), "entry_z": cur.z, "exit_z": z_dec,
+            "gross_pnl": gross, "fees": fees, "slippage": slips, "funding": cur.funding, "pnl": pnl, "return_pct": pnl / notional * 100,
+            "holding_bars": t - cur.t, "holding_time": held,
+            "holding_s": held.total_seconds() if is_time else (t - cur.t) * (bar_seconds or math.nan), "exit_reason": reason,
+        })
+        pos, qty, cur = 0, np.zeros(k), None
 
     for t in range(n):
-        if pending is not None:
-            kind, side, b, z_dec = pending
-            pending = None
-            if kind == "open":
-                qy = side * notional / py[t]
-                qx = -b * qy if price_space == "raw" else -side * b * notional / px[t]
-                fee = fill(qy, qx, t)
+        if t > 0 and tgt[t - 1] != pos:
+            d = t - 1  # the decision bar
+            if pos != 0:
+                close(t, REASONS.get(int(why[d]), "exit"), float(zv[d]))
+            if tgt[d] != 0 and t < n - 1:
+                side = int(tgt[d])
+                sized, meta = sizer(t, d, side)
+                qty = np.asarray(sized, dtype=float)
+                fee, slip = fill(qty, t)
                 pos = side
-                open_trade = {
-                    "t": t, "entry_time": index[t], "side": "long spread" if side > 0 else "short spread", "beta": b,
-                    "qty_y": qy, "qty_x": qx, "entry_price_y": py[t], "entry_price_x": px[t], "entry_z": z_dec, "fees": fee,
-                }
-            else:
-                close(t, kind, z_dec)
-        if t < n - 1 and not math.isnan(zv[t]):
-            new_pos, code = _kernels.next_position(pos, zv[t], entry, exit, stop_level)
-            if new_pos != pos:
-                if pos == 0:
-                    # entries need a finite frozen beta and a fill before the last bar
-                    if t + 1 < n - 1 and math.isfinite(beta[t]):
-                        pending = ("open", new_pos, float(beta[t]), float(zv[t]))
-                else:
-                    pending = (_REASONS[code], 0, 0.0, float(zv[t]))
-        equity[t] = cash + qy * py[t] + qx * px[t]
+                cur = _Trade(t, side, qty.copy(), prices[t].copy(), float(zv[d]), fee, slip, meta=meta)
+        if funding is not None and pos != 0 and cur is not None:
+            paid = float((qty * prices[t]) @ funding[t])
+            if paid:
+                cash -= paid
+                cur.funding += paid
+        equity[t] = cash + float(qty @ prices[t])
         position[t] = pos
     if pos != 0:
         close(n - 1, "end of data", float(zv[n - 1]))
         equity[n - 1] = cash
         position[n - 1] = 0
+    return _Run(trades, equity, position, traded)
 
-    trades_df = pd.DataFrame(trades, columns=TRADE_COLUMNS)
+
+def _summary(run: _Run, index: pd.Index, notional: float, bar_seconds: float | None, price_space: str) -> dict[str, object]:
+    n = len(index)
+    equity, position = run.equity, run.position
+    t = pd.DataFrame(run.trades)
     eq = pd.Series(equity, index=index)
     drawdown = eq - eq.cummax()
-    eq_df = pd.DataFrame({"equity": eq, "drawdown": drawdown, "position": position}, index=index)
-    rets = np.diff(equity, prepend=0.0) / notional
-    sd = rets.std(ddof=1) if n > 1 else math.nan
-    ppy = periods_per_year(bar_seconds)
-    n_trades = len(trades_df)
-    summary = {
+    elapsed = _elapsed_seconds(index, n, bar_seconds)
+    rets = np.diff(equity) / notional if n > 1 else np.empty(0)
+    k = len(t)
+    years = elapsed / SECONDS_PER_YEAR if math.isfinite(elapsed) else math.nan
+
+    def total(col: str) -> float:
+        return float(t[col].sum()) if k else 0.0
+
+    summary: dict[str, object] = {
+        "bars": float(n),
+        "elapsed_days": elapsed / 86400 if math.isfinite(elapsed) else math.nan,
+        "price_space": price_space,
+        "trades": float(k),
+        "gross_pnl": total("gross_pnl"),
+        "total_fees": total("fees"),
+        "total_slippage": total("slippage"),
+        "total_funding": total("funding"),
         "total_pnl": float(equity[-1]) if n else 0.0,
-        "trades": float(n_trades),
-        "pnl_per_trade": float(trades_df["pnl"].mean()) if n_trades else math.nan,
-        "hit_rate": float((trades_df["pnl"] > 0).mean()) if n_trades else math.nan,
-        "total_fees": float(trades_df["fees"].sum()) if n_trades else 0.0,
-        "sharpe": float(rets.mean() / sd * math.sqrt(ppy)) if n > 1 and sd > 0 else math.nan,
+        "pnl_per_trade": float(t["pnl"].mean()) if k else math.nan,
+        "avg_trade_return_pct": float(t["return_pct"].mean()) if k else math.nan,
+        "hit_rate": float((t["pnl"] > 0).mean()) if k else math.nan,
+        "avg_holding_bars": float(t["holding_bars"].mean()) if k else math.nan,
+        "avg_holding_s": float(t["holding_s"].mean()) if k else math.nan,
+        "exits": float((t["exit_reason"] == "exit").sum()) if k else 0.0,
+        "stops": float((t["exit_reason"] == "stop").sum()) if k else 0.0,
         "max_drawdown": float(drawdown.min()) if n else 0.0,
         "max_drawdown_pct_notional": float(drawdown.min() / notional * 100) if n else 0.0,
         "exposure": float((position != 0).mean()) if n else 0.0,
-        "turnover": float(traded_notional / notional),
-        "bars": float(n),
+        "turnover": float(run.traded_notional / notional),
+        "turnover_per_year": float(run.traded_notional / notional / years) if math.isfinite(years) and elapsed >= MIN_ANNUALISE_S else math.nan,
     }
-    return BacktestResult(trades=trades_df, equity=eq_df, summary=summary)
+    summary.update(sharpe_ratio(rets, elapsed))
+    return summary
+
+
+def _equity_frame(run: _Run, index: pd.Index) -> pd.DataFrame:
+    eq = pd.Series(run.equity, index=index)
+    return pd.DataFrame({"equity": eq, "drawdown": eq - eq.cummax(), "position": run.position}, index=index)
+
+
+def _bar_ms(index: pd.Index, bar_seconds: float | None) -> int:
+    if bar_seconds is not None:
+        return int(bar_seconds * 1000)
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        return int(np.median(np.diff(index.as_unit("ms").asi8)))
+    return 0
+
+
+def backtest(
+    table: pd.DataFrame,
+    entry: float | None = None,
+    exit: float | None = None,
+    stop: float | None | object = _UNSET,
+    fee_bps: float = 2.0,
+    notional: float = 10_000.0,
+    exit_on: str | None = None,
+    bar_seconds: float | None = None,
+    costs: CostModel | None = None,
+    funding_y: pd.Series | None = None,
+    funding_x: pd.Series | None = None,
+    volume_y: pd.Series | None = None,
+    volume_x: pd.Series | None = None,
+) -> BacktestResult:
+    """Backtest a pair table from :func:`analytics.pair_analytics` (rules: module docstring).
+
+    Parameters
+    ----------
+    table
+        The pair table; its ``attrs["params"]`` give the price space, thresholds
+        and beta bounds unless overridden here.
+    entry, exit, stop, exit_on
+        Override the table's thresholds/exit rule (``stop=None``: no stop).
+    fee_bps
+        Fee per leg per fill, basis points of traded value (used when ``costs`` is None).
+    notional
+        Quote currency per trade in the y leg.
+    bar_seconds
+        Only for an index without timestamps: seconds per bar (elapsed time).
+    costs
+        :class:`analytics.costs.CostModel`: fees and slippage (overrides ``fee_bps``).
+    funding_y, funding_x
+        Funding events of each leg (rate per interval on a UTC index), charged on open positions.
+    volume_y, volume_x
+        Bar volumes (base units) on the table's index, for the participation slippage model.
+    """
+    params = _table_params(table)
+    if not notional > 0 or fee_bps < 0:
+        raise ValueError("notional must be > 0 and fee_bps >= 0")
+    model = (costs if costs is not None else CostModel(fee_bps=fee_bps)).validate()
+    target, why = positions(table, params, entry, exit, stop, exit_on)
+    py, px = table["price_y"].to_numpy(dtype=float), table["price_x"].to_numpy(dtype=float)
+    if np.any(~np.isfinite(py)) or np.any(~np.isfinite(px)) or np.any(py <= 0) or np.any(px <= 0):
+        raise ValueError("backtest prices must be finite and > 0")
+    zv = table["zscore"].to_numpy(dtype=float)
+    beta_used = table["beta"].shift(1).to_numpy(dtype=float)
+    index = table.index
+    log_space = table.attrs.get("price_space", params.price_space) == "log"
+    prices = np.column_stack([py, px])
+
+    def sizer(t: int, d: int, side: int) -> tuple[np.ndarray, dict]:
+        b = float(beta_used[d])
+        qy = side * notional / py[t]
+        qx = -b * qy if not log_space else -side * b * notional / px[t]
+        return np.array([qy, qx]), {"beta": b}
+
+    quote = None
+    if volume_y is not None or volume_x is not None:
+        vy = volume_y.reindex(index).to_numpy(float) if volume_y is not None else np.full(len(index), np.nan)
+        vx = volume_x.reindex(index).to_numpy(float) if volume_x is not None else np.full(len(index), np.nan)
+        quote = np.column_stack([vy * py, vx * px])
+    fund = None
+    if funding_y is not None or funding_x is not None:
+        if not isinstance(index, pd.DatetimeIndex):
+            raise ValueError("funding needs a time index")
+        bar_ms = _bar_ms(index, bar_seconds)
+        fund = np.column_stack([funding_by_bar(index, bar_ms, funding_y), funding_by_bar(index, bar_ms, funding_x)])
+    run = _simulate(index, prices, target.to_numpy(), why, zv, sizer, model, notional, quote, fund, bar_seconds)
+    rows = []
+    for tr in run.trades:
+        q, e0, e1 = tr.pop("qty"), tr.pop("entry_prices"), tr.pop("exit_prices")
+        rows.append({**tr, "qty_y": q[0], "qty_x": q[1], "entry_price_y": e0[0], "entry_price_x": e0[1], "exit_price_y": e1[0], "exit_price_x": e1[1]})
+    trades_df = pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    summary = _summary(run, index, notional, bar_seconds, "log" if log_space else "raw")
+    summary["fee_bps"] = model.fee_bps
+    summary["slippage_model"] = model.slippage
+    return BacktestResult(trades=trades_df, equity=_equity_frame(run, index), summary=summary)

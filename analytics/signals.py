@@ -13,7 +13,9 @@ import pandas as pd
 
 from analytics._validate import ArrayLike, aligned_pair, as_series, check_lag, check_window
 
-__all__ = ["rolling_correlation", "spread", "zscore"]
+__all__ = ["rolling_correlation", "spread", "spread_moments", "zscore"]
+
+Z_METHODS = ("rolling", "ewma")
 
 
 def spread(y: ArrayLike, x: ArrayLike, hedge: pd.DataFrame, lag: int = 1) -> pd.Series:
@@ -45,11 +47,14 @@ def spread(y: ArrayLike, x: ArrayLike, hedge: pd.DataFrame, lag: int = 1) -> pd.
     return pd.Series(out, index=ys.index, name="spread" if lag else "spread_in_sample")
 
 
-def zscore(series: ArrayLike, window: int, lag: int = 1, min_periods: int | None = None) -> pd.Series:
-    """Rolling z-score ``(s_t - mean) / std`` with mean/std (ddof=1) of bars ``t-lag-window+1 .. t-lag``.
+def spread_moments(
+    series: ArrayLike, window: int, lag: int = 1, min_periods: int | None = None, method: str = "rolling"
+) -> tuple[pd.Series, pd.Series]:
+    """``(mean, std)`` that standardise bar *t*: of bars ``t-lag-window+1 .. t-lag``.
 
-    ``min_periods`` (default ``window``) is the number of non-NaN bars the
-    window needs; fewer gives NaN. A zero standard deviation gives NaN, not inf.
+    ``method="rolling"``: equal weights, ddof 1. ``method="ewma"``: exponential
+    weights with span ``window`` (centre of mass ``(window-1)/2``), bias-corrected
+    variance, at least ``min_periods`` bars. A zero standard deviation is NaN.
     """
     s = as_series(series, "series")
     window = check_window(window)
@@ -57,12 +62,28 @@ def zscore(series: ArrayLike, window: int, lag: int = 1, min_periods: int | None
     mp = window if min_periods is None else int(min_periods)
     if not 2 <= mp <= window:
         raise ValueError(f"min_periods must be in [2, window], got {min_periods}")
-    roll = s.rolling(window, min_periods=mp)
+    if method == "rolling":
+        roll = s.rolling(window, min_periods=mp)
+    elif method == "ewma":
+        roll = s.ewm(span=window, min_periods=mp, adjust=True, ignore_na=True)
+    else:
+        raise ValueError(f"method must be one of {Z_METHODS}, got {method!r}")
     mean = roll.mean().shift(lag)
-    std = roll.std(ddof=1).shift(lag)
+    std = roll.std().shift(lag) if method == "ewma" else roll.std(ddof=1).shift(lag)
     std = std.where(std > 1e-12 * mean.abs().clip(lower=1e-300))
-    z = (s - mean) / std
-    return z.rename("zscore")
+    return mean.rename("spread_mean"), std.rename("spread_std")
+
+
+def zscore(series: ArrayLike, window: int, lag: int = 1, min_periods: int | None = None, method: str = "rolling") -> pd.Series:
+    """Rolling z-score ``(s_t - mean) / std`` with mean/std (ddof=1) of bars ``t-lag-window+1 .. t-lag``.
+
+    ``min_periods`` (default ``window``) is the number of non-NaN bars the
+    window needs; fewer gives NaN. A zero standard deviation gives NaN, not inf.
+    ``method="ewma"`` weights the window exponentially (see :func:`spread_moments`).
+    """
+    s = as_series(series, "series")
+    mean, std = spread_moments(s, window, lag, min_periods, method)
+    return ((s - mean) / std).rename("zscore")
 
 
 def rolling_correlation(a: ArrayLike, b: ArrayLike, window: int, on: str = "returns") -> pd.Series:

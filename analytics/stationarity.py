@@ -19,7 +19,7 @@ from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 
 from analytics._validate import ArrayLike, aligned_pair, as_series
 
-__all__ = ["RECENT_ADF_POINTS", "ADFResult", "EngleGrangerResult", "adf", "engle_granger", "half_life", "hurst", "recent_adf_pvalue"]
+__all__ = ["ADFResult", "EngleGrangerResult", "adf", "engle_granger", "half_life", "hurst"]
 
 _TRENDS = {"n": 0, "c": 1, "ct": 2, "ctt": 3}
 
@@ -242,22 +242,6 @@ def engle_granger(
         beta=float(coef[0]),
         residuals=pd.Series(resid, index=ys.index, name="residual"),
     )
-
-
-RECENT_ADF_POINTS = 5000
-
-
-def recent_adf_pvalue(spread: ArrayLike, max_points: int = RECENT_ADF_POINTS) -> float:
-    """ADF p-value (``regression="c"``, AIC lag) of the latest ``max_points`` finite
-    values of a spread: the dashboard's KPI and the ``adf_pvalue`` alert metric.
-    NaN with fewer than 30 values or a constant spread."""
-    s = as_series(spread, "spread").dropna().iloc[-max_points:]
-    if len(s) < 30 or not s.max() > s.min():
-        return math.nan
-    try:
-        return adf(s).pvalue
-    except ValueError:
-        return math.nan
 
 
 def half_life(spread: ArrayLike) -> float:

@@ -1,7 +1,11 @@
 """Price statistics: returns, mean/variance, realised volatility (plain and rolling).
 
-Volatility is annualised with ``periods_per_year`` computed from the bar length
-for a market open 24/7 (crypto): ``365 * 86400 / bar_seconds``.
+Volatility is annualised by **elapsed time** for a market open 24/7 (crypto):
+with a DatetimeIndex each log return is scaled by ``sqrt(its own Δt in
+years)`` — a return across a gap of k bars carries k bars of variance and is
+weighted so — and the standard deviation of those scaled returns is the
+annual volatility. Without timestamps every bar is ``bar_seconds`` long
+(``periods_per_year = 365 * 86400 / bar_seconds``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ __all__ = [
     "rolling_mean",
     "rolling_variance",
     "rolling_volatility",
+    "scaled_log_returns",
     "simple_returns",
     "variance",
 ]
@@ -60,12 +65,34 @@ def variance(values: ArrayLike, ddof: int = 1) -> float:
     return float(v.var(ddof=ddof)) if len(v) > ddof else math.nan
 
 
-def realized_volatility(prices: ArrayLike, bar_seconds: float) -> float:
-    """Annualised realised volatility: ``std(log returns, ddof=1) * sqrt(periods_per_year)``."""
-    r = log_returns(prices).dropna()
-    if len(r) < 2:
+def scaled_log_returns(prices: ArrayLike, bar_seconds: float | None = None) -> pd.Series:
+    """Log returns divided by ``sqrt(Δt in years)``: their standard deviation is the annual volatility.
+
+    ``Δt`` is the time since the previous price (DatetimeIndex), else
+    ``bar_seconds``. The first row is NaN; zero or negative ``Δt`` gives NaN.
+    """
+    p = as_series(prices, "prices")
+    r = log_returns(p)
+    if isinstance(p.index, pd.DatetimeIndex):
+        dt = np.diff(p.index.as_unit("ns").asi8).astype(float) / 1e9
+        dt_years = np.concatenate([[np.nan], dt]) / SECONDS_PER_YEAR
+        dt_years[~(dt_years > 0)] = np.nan
+        return (r / np.sqrt(dt_years)).rename("scaled_log_return")
+    if bar_seconds is None:
+        raise ValueError("without a DatetimeIndex, give bar_seconds")
+    return (r * math.sqrt(periods_per_year(bar_seconds))).rename("scaled_log_return")
+
+
+def realized_volatility(prices: ArrayLike, bar_seconds: float | None = None) -> float:
+    """Annualised realised volatility: std (ddof=1) of :func:`scaled_log_returns`.
+
+    With equally spaced bars this is ``std(log returns) * sqrt(periods_per_year)``;
+    a gap counts as the time it lasted, not as one bar.
+    """
+    u = scaled_log_returns(prices, bar_seconds).dropna()
+    if len(u) < 2:
         return math.nan
-    return float(r.std(ddof=1) * math.sqrt(periods_per_year(bar_seconds)))
+    return float(u.std(ddof=1))
 
 
 def rolling_mean(values: ArrayLike, window: int) -> pd.Series:
@@ -78,7 +105,7 @@ def rolling_variance(values: ArrayLike, window: int) -> pd.Series:
     return as_series(values, "values").rolling(check_window(window)).var(ddof=1)
 
 
-def rolling_volatility(prices: ArrayLike, window: int, bar_seconds: float) -> pd.Series:
-    """Trailing annualised volatility of log returns over ``window`` returns."""
-    r = log_returns(prices)
-    return (r.rolling(check_window(window)).std(ddof=1) * math.sqrt(periods_per_year(bar_seconds))).rename("volatility")
+def rolling_volatility(prices: ArrayLike, window: int, bar_seconds: float | None = None) -> pd.Series:
+    """Trailing annualised volatility over ``window`` returns (elapsed-time scaled, see the module docstring)."""
+    u = scaled_log_returns(prices, bar_seconds)
+    return u.rolling(check_window(window)).std(ddof=1).rename("volatility")

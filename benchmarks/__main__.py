@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import Row, machine, render, write_json
 
-SUITES = ["benchmarks.bench_analytics", "benchmarks.bench_storage", "benchmarks.bench_ingest", "benchmarks.bench_files", "benchmarks.bench_app"]
+SUITES = ["benchmarks.bench_analytics", "benchmarks.bench_storage", "benchmarks.bench_ingest", "benchmarks.bench_files", "benchmarks.bench_app",
+          "benchmarks.bench_postgres", "benchmarks.bench_research"]
 
 
 def main(argv: list[str] | None = None) -> int:

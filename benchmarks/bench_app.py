@@ -11,9 +11,10 @@ import plotly.graph_objects as go
 
 import analytics
 from benchmarks.harness import Row, median_time
+from server import pipeline
 from storage.store import TickStore
 from storage.ticks import BATCH_DTYPE, TickBatch
-from ui import charts, pipeline
+from ui import charts
 
 
 def _leg(symbol: str, seed: int, start_ms: int, n_ticks: int, base: float) -> TickBatch:

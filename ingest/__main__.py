@@ -1,7 +1,14 @@
-"""``python -m ingest``: record the configured symbols into SQLite, no UI.
+"""``python -m ingest``: record the configured symbols into SQLite or PostgreSQL, no UI.
 
-Runs until SIGINT/SIGTERM, then stops the source, flushes the writer and exits 0.
-Prints one status line every ``--status-every`` seconds to stderr.
+Runs until SIGINT/SIGTERM, then stops the source, flushes the writer and exits 0
+(3 when ticks could not be saved). Prints one status line every
+``--status-every`` seconds to stderr.
+
+With ``ALPHASTREAM_DATABASE_URL`` (PostgreSQL) it is one *shard*: it records the
+symbols of its ``ALPHASTREAM_SYMBOLS`` whose advisory lock it holds, waits as a
+hot standby for the others (:mod:`ingest.shards`), and writes closed bars. A
+PostgreSQL outage is ridden out in memory (up to the writer's bound) and shown
+in the status line.
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     store = TickStore.from_settings(settings)
-    store.start(warm_start=False)
-    source = BinanceSource(
-        store, settings.symbols, settings.ws_url, settings.rest_url,
-        stale_after_s=settings.stale_after_s, reconnect_before_s=settings.reconnect_before_s,
-        backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
-        rest_timeout_s=settings.rest_timeout_s,
-    )
+    leases = recorder = bars = None
+    if settings.database_url:
+        from ingest.shards import BarRecorder, ShardedRecorder
+        from storage.postgres import Leases
+
+        store.warm_start_hours = 10 / 60  # the open bars complete in memory, so the bars written are whole
+        store.start(warm_start=True)
+        leases = Leases(settings.database_url)
+        source = BinanceSource.from_settings(store, settings, (), allow_empty=True)
+        recorder = ShardedRecorder(store, source, settings.symbols, leases)
+        bars = BarRecorder(store, lambda: recorder.owned)
+    else:
+        store.start(warm_start=False)
+        source = BinanceSource.from_settings(store, settings, settings.symbols)
     done = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -44,17 +58,33 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     source.start()
+    if leases is not None:
+        bars.start()
+        leases.start()
     while not done.wait(args.status_every):
         st = store.status()
         h = source.health
+        shard = ""
+        if recorder is not None:
+            shard = (f" | recording {','.join(recorder.owned) or 'nothing'}; standby for {','.join(recorder.standby()) or 'nothing'}"
+                     f" | locks {leases.state}")
         print(
-            f"[ingest] {h.state}: {h.message} | rows in SQLite {st.rows_in_sqlite} | db {st.writer.state}",
+            f"[ingest] {h.state}: {h.message} | rows stored {st.rows_stored} | db {st.writer.state}: {st.writer.message}"
+            f" ({st.writer.pending_rows:,} pending){shard}",
             file=sys.stderr, flush=True,
         )
     source.stop()
+    if bars is not None:
+        bars.stop()
     store.close()
+    if leases is not None:
+        leases.stop()  # only now: a standby takes over from what is stored
     st = store.status()
-    print(f"[ingest] stopped: {st.rows_in_sqlite} rows in SQLite, writer {st.writer.state}", file=sys.stderr, flush=True)
+    print(f"[ingest] stopped: {st.rows_stored} rows stored, writer {st.writer.state}", file=sys.stderr, flush=True)
+    if st.writer.pending_rows:
+        print(f"[ingest] {st.writer.pending_rows:,} ticks were NOT saved ({st.writer.message}); they are lost unless "
+              "REST can backfill them at the next start (about 48 h)", file=sys.stderr, flush=True)
+        return 3
     return 0
 
 

@@ -84,7 +84,8 @@ class SourceHealth:
     state: str = "connecting"
     message: str = "starting"
     url: str = ""
-    reconnects: int = 0
+    reconnects: int = 0  # connections lost after they were up
+    attempts: int = 0  # consecutive failed connection attempts (0 once connected)
     connected_since: float | None = None
     malformed: int = 0
     last_malformed: str = ""

@@ -37,6 +37,16 @@ _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 BLOCKED_MESSAGE = "blocked (HTTP 451: Binance refuses connections from this location)"
 
 
+class _CatchUp:
+    """Queue marker: fetch each symbol's missed trades over REST now (after a connect)."""
+
+    __slots__ = ("reset", "symbols")
+
+    def __init__(self, symbols: tuple[str, ...], reset: bool = False) -> None:
+        self.symbols = tuple(symbols)
+        self.reset = reset  # forget the sequencer's last ids first (another recorder wrote since)
+
+
 class BufferedWebSocket(websocket.WebSocket):
     """``websocket.WebSocket`` that reads the socket in 64 KiB chunks and decodes
     the common frames itself.
@@ -161,9 +171,16 @@ class BinanceSource(Source):
         blocked_retry_s: float = 900.0,
         connect_timeout_s: float = 10.0,
         rest_timeout_s: float = 10.0,
+        seed_current_bar_ms: int | None = None,
+        allow_empty: bool = False,
     ) -> None:
+        """``seed_current_bar_ms``: when a symbol has no stored trade yet, start it from the first
+        trade of the current bar of this length (e.g. 300,000: the 5-minute bar), fetched over REST,
+        so the first bars are complete instead of starting mid-bar. ``allow_empty``: the source may
+        have no symbol (a standby recorder); it then holds no connection until it gets one."""
         syms = tuple(dict.fromkeys(s.upper() for s in symbols))
-        if not syms:
+        self.allow_empty = allow_empty
+        if not syms and not allow_empty:
             raise ValueError("at least one symbol is required")
         if len(syms) > MAX_STREAMS:
             raise ValueError(f"at most {MAX_STREAMS} streams per connection, got {len(syms)}")
@@ -176,6 +193,8 @@ class BinanceSource(Source):
         self.healthy_reset_s = healthy_reset_s
         self.blocked_retry_s = blocked_retry_s
         self.connect_timeout_s = connect_timeout_s
+        self.seed_current_bar_ms = seed_current_bar_ms
+        self.pending_retry_s = 30.0
         self._stop = threading.Event()
         self.health = SourceHealth("binance-usdm", url=stream_url(ws_url, syms))
         for s in syms:
@@ -190,6 +209,17 @@ class BinanceSource(Source):
         self._threads: list[threading.Thread] = []
         self._symbols_lock = threading.Lock()
         self._jitter = random.Random()  # own generator: never touches the global random state
+
+    @classmethod
+    def from_settings(cls, sink, settings, symbols: tuple[str, ...] | list[str], allow_empty: bool = False) -> BinanceSource:
+        """A source configured by :class:`config.Settings` (at most :data:`MAX_STREAMS` symbols)."""
+        return cls(
+            sink, tuple(symbols)[:MAX_STREAMS], settings.ws_url, settings.rest_url,
+            stale_after_s=settings.stale_after_s, reconnect_before_s=settings.reconnect_before_s,
+            backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
+            rest_timeout_s=settings.rest_timeout_s, seed_current_bar_ms=300_000 if settings.seed_history else None,
+            allow_empty=allow_empty,
+        )
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -218,10 +248,13 @@ class BinanceSource(Source):
         self._threads = []
         self.health.state, self.health.message = "stopped", "stopped"
 
-    def set_symbols(self, symbols: list[str] | tuple[str, ...]) -> None:
-        """SUBSCRIBE/UNSUBSCRIBE on the live connection (queued, rate-limited)."""
+    def set_symbols(self, symbols: list[str] | tuple[str, ...], adopted: tuple[str, ...] = ()) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE on the live connection (queued, rate-limited).
+
+        ``adopted``: symbols another recorder wrote until now — each restarts from the newest
+        stored id (the sink's ``last_agg_id``), caught up over REST before its first frame."""
         new = tuple(dict.fromkeys(s.upper() for s in symbols))
-        if not new:
+        if not new and not self.allow_empty:
             raise ValueError("at least one symbol is required")
         if len(new) > MAX_STREAMS:
             raise ValueError(f"at most {MAX_STREAMS} streams per connection")
@@ -233,33 +266,81 @@ class BinanceSource(Source):
             self.health.url = stream_url(self.ws_url, new)
             for s in add:
                 self.health.symbol(s)
-            if add:
-                self._control.append({"method": "SUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in add]})
-            if remove:
-                self._control.append({"method": "UNSUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in remove]})
+            if not old or not new:  # from or to no symbol at all: (re)connect with the new set (or idle)
+                self._control.clear()
+                ws = self._ws
+                if ws is not None:
+                    with contextlib.suppress(Exception):
+                        ws.close(timeout=0.5)
+            else:
+                if add:
+                    self._control.append({"method": "SUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in add]})
+                if remove:
+                    self._control.append({"method": "UNSUBSCRIBE", "params": [f"{s.lower()}@aggTrade" for s in remove]})
+            reset = tuple(s.upper() for s in adopted if s.upper() in new)
+            if reset and old:  # a fresh connection catches up anyway; on a live one, do it now
+                self._queue.put(_CatchUp(reset, reset=True))
 
     # -- threads --------------------------------------------------------------
     def _run_sequencer(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
+        next_retry = time.monotonic() + self.pending_retry_s
         while not (self._stop.is_set() and self._queue.empty()):
+            if time.monotonic() >= next_retry:  # gaps left pending (interrupted backfill, writer overflow)
+                next_retry = time.monotonic() + self.pending_retry_s
+                for s in self._symbols:
+                    try:
+                        self.sequencer.retry_pending(s)
+                    except Exception:
+                        log.exception("retrying pending gaps of %s failed", s)
             try:
-                items = get(timeout=0.1)
+                first = get(timeout=0.1)
             except queue.Empty:
                 continue
+            items: list = []
+            command = None
+            nxt = first
             try:
-                while len(items) < 20_000:
-                    items.extend(get_nowait())
+                while True:
+                    if isinstance(nxt, _CatchUp):
+                        command = nxt
+                        break
+                    items.extend(nxt)
+                    if len(items) >= 20_000:
+                        break
+                    nxt = get_nowait()
             except queue.Empty:
                 pass
             try:
-                self.sequencer.process(items)
+                if items:
+                    self.sequencer.process(items)
+                if command is not None:
+                    self._catch_up(command.symbols, command.reset)
             except Exception:  # the thread must survive anything a sink does
                 log.exception("sequencer failed on a batch of %d trades", len(items))
+
+    def _catch_up(self, symbols: tuple[str, ...], reset: bool = False) -> None:
+        """After every (re)connect: fetch what was missed over REST at once (sequencer thread)."""
+        if reset:
+            for s in symbols:
+                self.sequencer.forget(s)
+        seed = None
+        if self.seed_current_bar_ms:
+            now = int(time.time() * 1000)
+            seed = now // self.seed_current_bar_ms * self.seed_current_bar_ms
+        for s in symbols:
+            if self._stop.is_set():
+                return
+            self.sequencer.catch_up(s, seed_from_ms=seed)
 
     def _run_connection(self) -> None:
         attempt = 0
         h = self.health
         while not self._stop.is_set():
+            if not self._symbols:  # a standby recorder: nothing to stream until a symbol is handed over
+                h.state, h.message = "idle", "no symbol to record (standby: another recorder holds them)"
+                self._stop.wait(0.2)
+                continue
             url = stream_url(self.ws_url, self._symbols)
             h.url = url
             h.state, h.message = "connecting", f"connecting to {url}"
@@ -280,6 +361,8 @@ class BinanceSource(Source):
                 attempt = self._backoff(attempt, f"cannot reach {self.ws_url}: {exc}")
                 continue
             self._ws = ws
+            h.attempts = 0
+            self._queue.put(_CatchUp(self._symbols, reset=True))  # before any frame of this connection
             connected = time.monotonic()
             h.connected_since = time.time()
             h.state, h.message = "connected", "connected, waiting for the first trade"
@@ -359,7 +442,8 @@ class BinanceSource(Source):
         if immediate:
             return 0
         delay = min(self.backoff_max_s, self.backoff_initial_s * (2**attempt)) * self._jitter.uniform(0.5, 1.0)
-        h.state, h.message = "backoff", f"{reason}; retrying in {delay:.1f}s (attempt {attempt + 1})"
+        h.attempts = attempt + 1
+        h.state, h.message = "backoff", f"{reason}; next attempt in {delay:.1f}s (attempt {attempt + 1})"
         log.warning("%s", h.message)
         self._stop.wait(delay)
         return attempt + 1

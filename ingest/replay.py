@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,12 @@ from storage.ticks import BATCH_DTYPE, TickBatch
 __all__ = ["ReplaySource", "frames_to_ticks"]
 
 
-def frames_to_ticks(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
-    """Loader tick frames (trade_time, price, qty, is_buyer_maker, agg_id) -> batch arrays."""
+def frames_to_ticks(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+    """Loader tick frames (trade_time, price, qty, is_buyer_maker, agg_id) -> batch arrays,
+    and per symbol whether the taker side is known (a missing side is stored as a sell=False
+    placeholder, so views must not draw a buy/sell split for it)."""
     out = {}
+    side_known: dict[str, bool] = {}
     for sym, df in frames.items():
         a = np.empty(len(df), dtype=BATCH_DTYPE)
         a["agg_id"] = df["agg_id"].to_numpy()
@@ -35,9 +39,11 @@ def frames_to_ticks(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
         a["qty"] = df["qty"].to_numpy()
         a["first_id"] = a["agg_id"]
         a["last_id"] = a["agg_id"]
-        a["is_buyer_maker"] = df["is_buyer_maker"].to_numpy(dtype=bool)
+        side = df["is_buyer_maker"].astype("boolean")
+        side_known[sym.upper()] = not bool(side.isna().any())
+        a["is_buyer_maker"] = side.fillna(False).to_numpy(dtype=bool)
         out[sym.upper()] = a
-    return out
+    return out, side_known
 
 
 class ReplaySource(Source):
@@ -70,14 +76,21 @@ class ReplaySource(Source):
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self.health.state = "stopped"
+        if self.health.state != "finished":
+            self.health.state, self.health.message = "stopped", "stopped"
 
     def pause(self) -> None:
         self._paused.set()
-        self.health.state, self.health.message = "stopped", "paused"
+        self.health.state, self.health.message = "paused", "paused"
 
     def resume(self) -> None:
         self._paused.clear()
+        if self._thread is not None:
+            self.health.state, self.health.message = "replaying", "replaying"
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
 
     def set_speed(self, speed: float | None) -> None:
         self.speed = speed
@@ -87,7 +100,7 @@ class ReplaySource(Source):
 
     def _run(self) -> None:
         h = self.health
-        h.state, h.message = "live", "replaying"
+        h.state, h.message = "replaying", "replaying"
         merged = np.concatenate([a["trade_time"] for a in self._ticks.values()]) if self._ticks else np.empty(0, "i8")
         if merged.size == 0:
             h.state, h.message = "stopped", "nothing to replay"
@@ -103,20 +116,21 @@ class ReplaySource(Source):
                 continue
             upto = t_data + self.batch_ms
             now_ms = time.time() * 1000
-            for sym, arr in self._ticks.items():
-                i = cursors[sym]
-                j = i + int(np.searchsorted(arr["trade_time"][i:], upto, side="left"))
-                if j > i:
-                    chunk = arr[i:j].copy()
-                    chunk["recv_time"] = now_ms
-                    self.sink.write(TickBatch(sym, chunk))
-                    h.symbol(sym).observe(j - i, time.time(), [])
-                    self.delivered += j - i
-                    cursors[sym] = j
+            with getattr(self.sink, "atomic", nullcontext)():  # one step of data time, every symbol at once
+                for sym, arr in self._ticks.items():
+                    i = cursors[sym]
+                    j = i + int(np.searchsorted(arr["trade_time"][i:], upto, side="left"))
+                    if j > i:
+                        chunk = arr[i:j].copy()
+                        chunk["recv_time"] = now_ms
+                        self.sink.write(TickBatch(sym, chunk))
+                        h.symbol(sym).observe(j - i, time.time(), [])
+                        self.delivered += j - i
+                        cursors[sym] = j
             t_data = upto
             self.position_ms = t_data
             if self.speed:
                 ahead = wall0 + (t_data - data0) / 1000 / self.speed - time.monotonic()
                 if ahead > 0:
                     self._stop.wait(min(ahead, 1.0))
-        h.state, h.message = "stopped", "replay finished" if not self._stop.is_set() else "stopped"
+        h.state, h.message = ("finished", "replay finished") if not self._stop.is_set() else ("stopped", "stopped")

@@ -16,8 +16,9 @@ if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "installing Debian's chromium with apt-get (needs root)"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # another apt/dpkg process (unattended upgrades, a parallel job) may hold the lock: wait for it
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
     exit 0
 fi
 echo "No Chromium found: install Google Chrome/Chromium or set ALPHASTREAM_CHROMIUM" >&2

@@ -12,27 +12,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # id: (label, x, y, w, h, fill)
 BOXES = {
-    "binance": ("Binance USD-M futures\nwss …/market/stream (aggTrade)\nREST /fapi/v1/aggTrades", 20, 40, 230, 70, "#fff2cc"),
+    "binance": ("Binance USD-M futures\nwss …/market/stream (aggTrade)\nREST aggTrades · klines · funding", 20, 40, 230, 70, "#fff2cc"),
     "files": ("Files: CSV / .zip / NDJSON\n(aggTrades, trades, ticks, OHLCV)", 20, 330, 230, 60, "#fff2cc"),
-    "ws": ("thread binance-ws\nconnect · backoff · watchdog · 451\nslice frames (64 KiB reads) · parse\n→ queue (one list per read)", 300, 10, 240, 80, "#dae8fc"),
-    "seq": ("thread binance-seq\norder · de-dup · gap → REST backfill\ndeliver batches (sink)", 300, 120, 240, 70, "#dae8fc"),
-    "loader": ("ingest.files\ndetect · validate · normalise", 300, 330, 240, 60, "#dae8fc"),
-    "buffer": ("storage.TickBuffer\ncolumnar NumPy, 45 B/tick\nper-symbol lock, bounded", 590, 60, 220, 70, "#d5e8d4"),
-    "writer": ("thread sqlite-writer\nbatched WAL inserts ≤250 ms\nfault states, retries", 590, 160, 220, 70, "#d5e8d4"),
-    "sqlite": ("SQLite (WAL)\nticks · gaps · datasets\nalert_rules · alert_events", 590, 260, 220, 70, "#d5e8d4"),
-    "bars": ("storage bars\n1s/1m/5m resampler (numba)\nclosed-bar cache · pair align", 860, 60, 230, 70, "#d5e8d4"),
-    "analytics": ("analytics (pure)\nOLS · Kalman · Huber · spread · z\nADF · EG · backtest · volume", 860, 180, 230, 70, "#e1d5e7"),
-    "alerts": ("thread alert-engine\nrules · hysteresis · cooldown\n→ alert_events", 860, 300, 230, 70, "#f8cecc"),
-    "webhook": ("thread alert-webhooks\nSlack/Discord/generic POST\nretries with backoff", 1130, 300, 220, 70, "#f8cecc"),
-    "ui": ("Streamlit sessions (one per browser)\nfast fragment (300 ms): status · KPIs · z\nslow fragment (2 s): other charts\ntabs · exports", 1130, 110, 240, 90, "#ffe6cc"),
+    "ws": ("ingest: thread binance-ws\nconnect · backoff · watchdog · 451\nparse frames → queue", 300, 10, 240, 70, "#dae8fc"),
+    "seq": ("ingest: thread binance-seq\norder · de-dup · gap → REST backfill\ndeliver batches (sink)", 300, 110, 240, 70, "#dae8fc"),
+    "recorder": ("python -m ingest (recorder shards)\nper-symbol advisory locks\nhot standby · BarRecorder", 300, 210, 240, 70, "#dae8fc"),
+    "loader": ("ingest.files (upload worker process)\ndetect · validate · normalise", 300, 330, 240, 60, "#dae8fc"),
+    "buffer": ("storage.TickBuffer\ncolumnar NumPy, 45 B/tick\nper-symbol lock, bounded", 590, 40, 220, 70, "#d5e8d4"),
+    "writer": ("writer child process\nbatched commits ≤250 ms\nfault states, reopen, retries", 590, 140, 220, 70, "#d5e8d4"),
+    "sqlite": ("SQLite (WAL, default)\nticks · gaps · datasets\nalert_rules · alert_events", 590, 240, 220, 70, "#d5e8d4"),
+    "pg": ("PostgreSQL (scale-out)\nCOPY → ON CONFLICT · partitions\nbars/hour blocks · LISTEN/NOTIFY", 590, 340, 220, 70, "#d5e8d4"),
+    "follower": ("storage.Follower\nLISTEN/NOTIFY → fetch new ticks\n(dashboards not recording)", 300, 450, 240, 60, "#d5e8d4"),
+    "bars": ("storage bars\n1s/1m/5m resampler (numba)\nclosed-bar cache · pair align", 860, 40, 230, 70, "#d5e8d4"),
+    "analytics": ("analytics (pure)\nOLS · Kalman · Huber · z · EG · backtest\nscanner · Johansen · OU · walk-forward", 860, 160, 230, 70, "#e1d5e7"),
+    "alerts": ("thread alert-engine\nrules · hysteresis · leader lock\nshadow + takeover → alert_events", 860, 290, 230, 70, "#f8cecc"),
+    "webhook": ("thread alert-webhooks\nSlack/Discord/generic POST\nSSRF-checked, retries", 860, 430, 230, 70, "#f8cecc"),
+    "server": ("server (st.App, Starlette/Uvicorn)\nlifespan runtime · security middleware\n/healthz /metrics /api/v1/*", 1130, 330, 240, 80, "#ffe6cc"),
+    "push": ("/live WebSocket (LiveHub)\none computation per distinct view\nnewest ticks · KPIs · z points", 1130, 40, 240, 80, "#ffe6cc"),
+    "ui": ("Streamlit sessions (one per browser)\npushed live panel · fragments\nresearch · backtest · alerts · exports", 1130, 185, 240, 80, "#ffe6cc"),
 }
+
 ARROWS = [
     ("binance", "ws", "frames"), ("ws", "seq", "queue"), ("binance", "seq", "REST backfill"),
-    ("seq", "buffer", "write(batch)"), ("seq", "writer", ""), ("writer", "sqlite", "commit"),
+    ("seq", "buffer", "write(batch)"), ("seq", "writer", ""), ("writer", "sqlite", "commit"), ("writer", "pg", "COPY"),
+    ("recorder", "pg", "own symbols"), ("pg", "follower", "NOTIFY"), ("follower", "buffer", "append"),
     ("sqlite", "buffer", "warm start"), ("files", "loader", "upload"), ("loader", "sqlite", "datasets"),
-    ("buffer", "bars", "snapshot"), ("bars", "analytics", "aligned bars"), ("analytics", "ui", "tables"),
-    ("analytics", "alerts", "same metrics"), ("alerts", "webhook", "events"), ("alerts", "ui", "toasts/history"),
-    ("bars", "ui", "bars/ticks"),
+    ("buffer", "bars", "snapshot"), ("bars", "analytics", "aligned bars"), ("analytics", "push", "tables"),
+    ("analytics", "alerts", "same metrics"), ("alerts", "webhook", "events"), ("server", "ui", "pages"),
+    ("push", "ui", "push"), ("analytics", "server", "read API"),
 ]
 
 
@@ -57,15 +64,15 @@ def drawio() -> str:
     body = "".join(cells)
     return (
         '<mxfile host="app.diagrams.net"><diagram id="alphastream" name="AlphaStream architecture">'
-        f'<mxGraphModel dx="1400" dy="450" grid="1" gridSize="10" guides="1" page="1" pageWidth="1400" pageHeight="450"><root>{body}</root></mxGraphModel>'
+        f'<mxGraphModel dx="1400" dy="560" grid="1" gridSize="10" guides="1" page="1" pageWidth="1400" pageHeight="560"><root>{body}</root></mxGraphModel>'
         "</diagram></mxfile>\n"
     )
 
 
 def svg() -> str:
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="1400" height="420" viewBox="0 0 1400 420" font-family="Helvetica, Arial, sans-serif">',
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="1400" height="560" viewBox="0 0 1400 560" font-family="Helvetica, Arial, sans-serif">',
            '<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="#444"/></marker></defs>',
-           '<rect width="1400" height="420" fill="white"/>']
+           '<rect width="1400" height="560" fill="white"/>']
     for a, b, label in ARROWS:
         (x1, y1), (x2, y2) = _center(a), _center(b)
         out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444" stroke-width="1.2" marker-end="url(#arrow)" opacity="0.7"/>')
@@ -78,7 +85,7 @@ def svg() -> str:
             ty = y + h / 2 + (i - (len(lines) - 1) / 2) * 14 + 4
             weight = "bold" if i == 0 else "normal"
             out.append(f'<text x="{x + w / 2}" y="{ty}" font-size="11" font-weight="{weight}" text-anchor="middle">{escape(line)}</text>')
-    out.append('<text x="20" y="410" font-size="11" fill="#555">Threads per server process: binance-ws, binance-seq, sqlite-writer, alert-engine, alert-webhooks; sessions only read snapshots.</text>')
+    out.append('<text x="20" y="550" font-size="11" fill="#555">Server process threads: binance-ws, binance-seq, alert-engine, alert-webhooks, live hub, pg-leases/listener; the writer and uploads run in child processes; sessions only read snapshots.</text>')
     out.append("</svg>\n")
     return "\n".join(out)
 

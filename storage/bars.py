@@ -165,7 +165,8 @@ def resample_ticks(
 
 
 def align_pair(
-    bars_y: pd.DataFrame, bars_x: pd.DataFrame, period_ms: int, ffill_limit: int = 5, as_of_ms: int | None = None
+    bars_y: pd.DataFrame, bars_x: pd.DataFrame, period_ms: int, ffill_limit: int = 5, as_of_ms: int | None = None,
+    clock_ms: int | None = None,
 ) -> pd.DataFrame:
     """Put two symbols' bars on one regular grid of ``period_ms``.
 
@@ -173,18 +174,24 @@ def align_pair(
     ends at the later last bar. A leg without a trade in a bar carries its last
     close forward for at most ``ffill_limit`` bars (its volume/trades are 0 and
     ``stale_<leg>`` is True); rows where a leg is still missing after that are
-    dropped. Never back-fills. ``closed``: every grid bar before the last is
-    closed (the newest tick of either leg lies in the last one); the last is
-    closed when ``as_of_ms`` (e.g. the wall clock) has passed its end.
+    dropped. Never back-fills. ``quiet_<leg>_s``: seconds the leg has gone
+    without a trade at the bar's end, counted in whole bars (0 when the bar has
+    a trade) — a view compares it with its staleness limit. ``closed``: the bar's end is at or before the
+    data clock — ``clock_ms``, the newest trade time of either leg when both
+    were read in one consistent cut of the feed (default: the newest bar's
+    start, i.e. every grid bar before the last is closed) — or ``as_of_ms``
+    (e.g. the wall clock) has passed it. A bar one leg has ticks past but the
+    clock has not is open: the other leg's ticks for it may still be on their way.
 
     Returns columns ``close_y, close_x, volume_y, volume_x, trades_y, trades_x,
-    taker_buy_volume_y/x, taker_sell_volume_y/x, stale_y, stale_x, closed``.
+    taker_buy_volume_y/x, taker_sell_volume_y/x, stale_y, stale_x, quiet_y_s,
+    quiet_x_s, closed``.
     """
     cols = ["close", "volume", "trades", "taker_buy_volume", "taker_sell_volume"]
-    names = [f"{c}_{s}" for c in cols for s in ("y", "x")] + ["stale_y", "stale_x", "closed"]
+    names = [f"{c}_{s}" for c in cols for s in ("y", "x")] + ["stale_y", "stale_x", "quiet_y_s", "quiet_x_s", "closed"]
     if bars_y.empty or bars_x.empty:
         out = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="time"), columns=names)
-        return out.astype({"closed": bool, "stale_y": bool, "stale_x": bool})
+        return out.astype({"closed": bool, "stale_y": bool, "stale_x": bool, "quiet_y_s": float, "quiet_x_s": float})
     first = max(bars_y.index[0], bars_x.index[0])
     last = max(bars_y.index[-1], bars_x.index[-1])
     grid = pd.date_range(first, last, freq=pd.Timedelta(milliseconds=period_ms), name="time")
@@ -194,16 +201,27 @@ def align_pair(
         parts[f"close_{leg}"] = b["close"].ffill(limit=ffill_limit)
         for c in cols[1:]:
             parts[f"{c}_{leg}"] = b[c].fillna(0)
-        parts[f"stale_{leg}"] = b["close"].isna()
+        missing = b["close"].isna().to_numpy()
+        parts[f"stale_{leg}"] = pd.Series(missing, index=grid)
+        parts[f"quiet_{leg}_s"] = pd.Series(_run_lengths(missing) * (period_ms / 1000.0), index=grid)
     out = pd.DataFrame(parts, index=grid)
-    closed = np.ones(len(out), dtype=bool)
-    end_last = int(grid[-1].value // 1_000_000) + period_ms
-    closed[-1] = as_of_ms is not None and as_of_ms >= end_last
-    out["closed"] = closed
+    ends = grid.as_unit("ms").asi8 + period_ms
+    clock = int(grid[-1].value // 1_000_000) if clock_ms is None else int(clock_ms)
+    if as_of_ms is not None:
+        clock = max(clock, int(as_of_ms))
+    out["closed"] = ends <= clock
     out = out.dropna(subset=["close_y", "close_x"])
     out["trades_y"] = out["trades_y"].astype("int64")
     out["trades_x"] = out["trades_x"].astype("int64")
     return out[names]
+
+
+def _run_lengths(missing: np.ndarray) -> np.ndarray:
+    """For each position, how many consecutive True values end there (0 where False)."""
+    n = missing.shape[0]
+    idx = np.arange(1, n + 1)
+    last_false = np.maximum.accumulate(np.where(~missing, idx, 0))
+    return np.where(missing, idx - last_false, 0).astype(float)
 
 
 def warm_up() -> None:

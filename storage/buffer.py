@@ -178,6 +178,16 @@ class SymbolBuffer:
                 "evicted": self.evicted,
             }
 
+    def first_time(self) -> int | None:
+        """Trade time (ms) of the oldest tick held, or None."""
+        with self._lock:
+            return int(self._cols["trade_time"][self._start]) if self._end > self._start else None
+
+    def last_time(self) -> int | None:
+        """Trade time (ms) of the newest tick held, or None."""
+        with self._lock:
+            return int(self._cols["trade_time"][self._end - 1]) if self._end > self._start else None
+
     def last_agg_id(self) -> int | None:
         with self._lock:
             return int(self._cols["agg_id"][self._end - 1]) if self._end > self._start else None

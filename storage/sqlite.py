@@ -101,6 +101,20 @@ MIGRATIONS: list[str] = [
         webhook_status  TEXT
     );
     """,
+    # v2: the recorded universe beyond the configured symbols (server state, additive)
+    """
+    CREATE TABLE IF NOT EXISTS universe (
+        symbol    TEXT PRIMARY KEY,
+        added_at  REAL NOT NULL,
+        note      TEXT
+    );
+    """,
+    # v3: a dataset's rows live under a storage key, so a replacement becomes visible in one
+    # short transaction (the rows are written first, in batches) and old rows go in batches too
+    """
+    ALTER TABLE datasets ADD COLUMN storage_key TEXT;
+    UPDATE datasets SET storage_key = name WHERE storage_key IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -183,6 +197,8 @@ class WriterStatus:
     state: str = "starting"
     message: str = "opening database"
     committed_rows: int = 0
+    committed_batches: int = 0
+    committed_jobs: int = 0
     pending_rows: int = 0
     dropped_rows: int = 0
     commits: int = 0
@@ -225,8 +241,12 @@ class SQLiteWriter:
         self.max_pending_rows = max_pending_rows
         self.retention_ms = int(retention_days * 86_400_000)
         self.on_commit = on_commit
+        self.on_drop: Callable[[TickBatch], None] | None = None  # a batch left the persistence queue unsaved
         self.status = WriterStatus()
         self._pending: deque[TickBatch] = deque()
+        self._pending_at: deque[float] = deque()  # submit time of each pending batch (writer lag)
+        self._pending_seq: deque[int] = deque()  # submit order: a commit removes exactly what it wrote
+        self._seq = 0
         self._jobs: deque[SqlJob] = deque()
         self._pending_rows = 0
         self._cond = threading.Condition()
@@ -239,16 +259,31 @@ class SQLiteWriter:
     def submit(self, batch: TickBatch) -> None:
         if len(batch) == 0:
             return
+        dropped: list[TickBatch] = []
         with self._cond:
+            self._seq += 1
             self._pending.append(batch)
+            self._pending_at.append(time.time())
+            self._pending_seq.append(self._seq)
             self._pending_rows += len(batch)
             while self._pending_rows > self.max_pending_rows and len(self._pending) > 1:
-                dropped = self._pending.popleft()
-                self._pending_rows -= len(dropped)
-                self.status.dropped_rows += len(dropped)
+                old = self._pending.popleft()
+                self._pending_at.popleft()
+                self._pending_seq.popleft()
+                self._pending_rows -= len(old)
+                self.status.dropped_rows += len(old)
+                dropped.append(old)
             self.status.pending_rows = self._pending_rows
             if self._pending_rows >= self.flush_max_rows:
                 self._cond.notify()
+        if dropped and self.on_drop is not None:
+            for b in dropped:  # never silently: the store records each as a gap to backfill
+                self.on_drop(b)
+
+    def lag_s(self) -> float:
+        """Seconds the oldest not-yet-committed batch has waited (0 when nothing is pending)."""
+        with self._cond:
+            return max(0.0, time.time() - self._pending_at[0]) if self._pending_at else 0.0
 
     def submit_sql(self, sql: str, params: Sequence[object] = ()) -> None:
         """Queue one parameterised statement to run in the writer's next transaction."""
@@ -284,10 +319,23 @@ class SQLiteWriter:
         return False
 
     # -- writer thread ----------------------------------------------------
+    def _check_existing(self) -> None:
+        """Integrity check of an existing file through a read-only connection, before anything
+        (the switch to WAL rewrites header bytes) may touch it. Raises on a corrupt file."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        ro = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.busy_timeout_s)
+        try:
+            result = ro.execute("PRAGMA quick_check").fetchone()
+        finally:
+            ro.close()
+        if not result or result[0] != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed: quick_check said {str(result and result[0])[:200]}")
+
     def _open(self) -> bool:
         try:
+            self._check_existing()
             conn = connect(self.path, timeout_s=self.busy_timeout_s)
-            conn.execute("PRAGMA quick_check").fetchone()
             migrate(conn)
             for name, value in self.connect_pragmas.items():  # e.g. max_page_count (fault tests)
                 conn.execute(f"PRAGMA {name} = {int(value)}")
@@ -297,6 +345,14 @@ class SQLiteWriter:
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
             return False
+
+    def _reopen_later(self) -> None:
+        """Drop the connection after a failed write: one opened while the file was read-only (or
+        the disk full) stays read-only even once the cause is gone; the next attempt reopens."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
 
     def _fail(self, exc: BaseException) -> None:
         state, message = _describe(exc, self.path)
@@ -317,13 +373,17 @@ class SQLiteWriter:
                     self._cond.wait(self.flush_interval)
                 stopping = self._stop
                 batches = list(self._pending)
+                upto = self._pending_seq[-1] if self._pending_seq else 0
                 jobs = list(self._jobs)
             if self.status.state == "corrupt":
                 if stopping:
                     self.status.state = "stopped"
+                    self.status.message += " (stopped with unsaved ticks)" if self._pending_rows else ""
                     return
                 with self._cond:
-                    self._cond.wait(1.0)
+                    self._cond.wait(10.0)  # the file may have been moved away or repaired: check again (read-only)
+                self._reopen_later()
+                self._open()
                 continue
             if self._conn is None and not self._open():
                 if stopping:
@@ -332,7 +392,7 @@ class SQLiteWriter:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if batches or jobs:
-                if self._commit(batches, jobs):
+                if self._commit(batches, jobs, upto):
                     backoff = 0.25
                 else:
                     if stopping:
@@ -352,7 +412,7 @@ class SQLiteWriter:
             self._conn = None
         self.status.state, self.status.message = "stopped", "writer stopped; all ticks flushed"
 
-    def _commit(self, batches: list[TickBatch], jobs: list[SqlJob]) -> bool:
+    def _commit(self, batches: list[TickBatch], jobs: list[SqlJob], upto: int = 0) -> bool:
         assert self._conn is not None
         rows = sum(len(b) for b in batches)
         try:
@@ -363,16 +423,23 @@ class SQLiteWriter:
                     self._conn.execute(sql, params)
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
+            self._reopen_later()
             return False
         with self._cond:
-            for _ in batches:
+            # remove what this commit wrote — by submit order, not by count: batches dropped from the
+            # head while it ran are gone already, and newer ones must stay
+            while self._pending_seq and self._pending_seq[0] <= upto:
                 done = self._pending.popleft()
+                self._pending_at.popleft()
+                self._pending_seq.popleft()
                 self._pending_rows -= len(done)
             for _ in jobs:
                 self._jobs.popleft()
             self.status.pending_rows = self._pending_rows
         s = self.status
         s.committed_rows += rows
+        s.committed_batches += sum(1 for _ in batches)
+        s.committed_jobs += len(jobs)
         s.commits += 1
         s.last_commit_at = time.time()
         if s.state != "ok":
@@ -391,6 +458,7 @@ class SQLiteWriter:
                 self._conn.execute("DELETE FROM ticks WHERE trade_time < ?", (cutoff,))
         except sqlite3.Error as exc:
             self._fail(exc)
+            self._reopen_later()
 
 
 class SQLiteReader:

@@ -76,3 +76,44 @@ def vision(data_dir):
     yield f"http://127.0.0.1:{srv.server_address[1]}", files, hits, raw
     srv.shutdown()
     srv.server_close()
+
+
+PG_URL = os.environ.get("ALPHASTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def schema_url(base: str, schema: str) -> str:
+    """``base`` with the search path set to ``schema`` (every table the app creates lands there)."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh schema in the test PostgreSQL (``ALPHASTREAM_TEST_DATABASE_URL``), dropped afterwards.
+
+    Fails — never skips — when the server is unreachable: ``make test`` starts or installs it
+    (``scripts/ensure_postgres.sh``).
+    """
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({exc}); run `sh scripts/ensure_postgres.sh` "
+                    "or set ALPHASTREAM_TEST_DATABASE_URL", pytrace=False)
+    with conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema_url(PG_URL, schema)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET lock_timeout = '10s'")
+            try:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            except psycopg.errors.LockNotAvailable:  # a session of this test outlived it (a killed process's)
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'alphastream%'"
+                             " AND pid <> pg_backend_pid() AND datname = current_database()")
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

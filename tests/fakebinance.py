@@ -30,10 +30,22 @@ from websockets.asyncio.server import serve
 
 
 class FakeBinance:
-    def __init__(self, frames: dict[str, list[dict]], rate: float | None = None, ping_interval_s: float | None = None) -> None:
+    def __init__(self, frames: dict[str, list[dict]], rate: float | None = None, ping_interval_s: float | None = None,
+                 rebase_time: bool = False) -> None:
+        """``rate``: frames per second, ``None`` as fast as possible, or ``"real"``: each trade at
+        its own recorded time (needs ``rebase_time``). ``rebase_time``: shift every trade/event time
+        (WebSocket and REST alike) so the first recorded trade happens when the exchange starts —
+        the recording then looks like a live market (ids, prices, sizes and the spacing between
+        trades stay verbatim)."""
+        self._rebase = rebase_time or rate == "real"
         self.frames = frames
         self.ping_interval_s = ping_interval_s
         self.by_id = {s: {f["data"]["a"]: f["data"] for f in fr} for s, fr in frames.items()}
+        self.index_of = {s: {f["data"]["a"]: i for i, f in enumerate(fr)} for s, fr in frames.items()}
+        self.klines_1m: dict[str, list[list]] = {}  # symbol -> Binance kline rows (see set_klines)
+        self.exchange_symbols: list[dict] = []  # /fapi/v1/exchangeInfo "symbols"
+        self.tickers: list[dict] = []  # /fapi/v1/ticker/24hr
+        self.funding: dict[str, list[tuple[int, float]]] = {}  # symbol -> (fundingTime ms, rate), see set_funding
         self.rate = rate
         self.cursor = {s: 0 for s in frames}
         self.drop_after: list[int] = []
@@ -83,6 +95,14 @@ class FakeBinance:
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     def start(self) -> None:
+        if self._rebase:
+            first = min(f["data"]["T"] for fr in self.frames.values() for f in fr[:1])
+            shift = int(time.time() * 1000) + 500 - first
+            self.frames = {s: [{**f, "data": {**f["data"], "T": f["data"]["T"] + shift, "E": f["data"]["E"] + shift}} for f in fr]
+                           for s, fr in self.frames.items()}
+            self.by_id = {s: {f["data"]["a"]: f["data"] for f in fr} for s, fr in self.frames.items()}
+            self._rebase = False
+        self.started_ms = int(time.time() * 1000)
         ready = threading.Event()
 
         def run() -> None:
@@ -174,7 +194,12 @@ class FakeBinance:
                         self.cursor[s] = min(len(self.frames[s]), self.cursor[s] + self.lost_on_drop)
                     await ws.close()
                     return
-                if self.rate:
+                if self.rate == "real":
+                    nxt = self._peek(subscribed)
+                    wait = (nxt["data"]["T"] / 1000.0 - time.time()) if nxt is not None else 0.0
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                elif self.rate:
                     if sent_here % 20 == 0:  # pace in small bursts: asyncio sleeps are ~1 ms coarse
                         await asyncio.sleep(20.0 / self.rate)
                 elif sent_here % 200 == 0:
@@ -183,6 +208,16 @@ class FakeBinance:
             return
         finally:
             reader_task.cancel()
+
+    def _peek(self, subscribed: set[str]) -> dict | None:
+        best = None
+        for s in subscribed:
+            fr = self.frames.get(s)
+            if fr is not None and self.cursor[s] < len(fr):
+                cand = fr[self.cursor[s]]
+                if best is None or cand["data"]["T"] < best["data"]["T"]:
+                    best = cand
+        return best
 
     def _next_frame(self, subscribed: set[str]) -> dict | None:
         """The earliest unsent frame (by trade time) among subscribed symbols."""
@@ -199,10 +234,36 @@ class FakeBinance:
         self.cursor[best[0]] += 1
         return best[1]
 
+    def set_klines(self, bars: dict[str, object]) -> None:
+        """Serve real 1-minute bars (``pandas`` frames with open/high/low/close/volume) as
+        ``/fapi/v1/klines``, shifted so the last one closes just before the exchange started."""
+        end = (self.started_ms if hasattr(self, "started_ms") else int(time.time() * 1000)) // 60_000 * 60_000
+        for sym, df in bars.items():
+            n = len(df)
+            opens = [end - (n - i) * 60_000 for i in range(n)]
+            # the bars come from another month than the trade recording: scale them so the last close
+            # meets the first recorded trade (the shape stays real, the splice has no jump)
+            fr = self.frames.get(sym.upper())
+            k = float(fr[0]["data"]["p"]) / float(df["close"].iloc[-1]) if fr else 1.0
+            rows = []
+            for t, (o, h, lo, c, v) in zip(opens, df[["open", "high", "low", "close", "volume"]].itertuples(index=False), strict=True):
+                o, h, lo, c = (round(p * k, 8) for p in (o, h, lo, c))
+                rows.append([t, str(o), str(h), str(lo), str(c), str(v), t + 59_999, str(v * c), 100, str(v / 2), str(v * c / 2), "0"])
+            self.klines_1m[sym.upper()] = rows
+
+    def emitted(self, symbol: str, agg_id: int) -> bool:
+        """Has the exchange produced this trade yet (sent it, or moved past it while a client was away)?"""
+        i = self.index_of.get(symbol, {}).get(agg_id)
+        return i is not None and i < self.cursor.get(symbol, 0)
+
     def done(self, symbols: list[str] | None = None) -> bool:
         return all(self.cursor[s] >= len(self.frames[s]) for s in (symbols or self.frames))
 
     # -- REST -------------------------------------------------------------------
+    def set_funding(self, history: dict[str, object]) -> None:
+        """Serve real funding events (``pandas`` Series of rates on a UTC index) as ``/fapi/v1/fundingRate``."""
+        self.funding = {s.upper(): [(int(t.value // 1_000_000), float(v)) for t, v in series.items()] for s, series in history.items()}
+
     def _rest_handler(self):
         fake = self
 
@@ -210,8 +271,32 @@ class FakeBinance:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def _json(self, obj: object) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _funding(self, q: dict) -> None:
+                events = fake.funding.get(q.get("symbol", [""])[0].upper(), [])
+                t0 = int(q.get("startTime", ["0"])[0])
+                t1 = int(q.get("endTime", [str(2**62)])[0])
+                limit = min(int(q.get("limit", ["100"])[0]), 1000)
+                sel = [e for e in events if t0 <= e[0] <= t1][:limit]
+                self._json([{"symbol": q["symbol"][0].upper(), "fundingTime": t, "fundingRate": f"{r:.8f}", "markPrice": "0"} for t, r in sel])
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
+                if url.path == "/fapi/v1/klines":
+                    return self._klines(parse_qs(url.query))
+                if url.path == "/fapi/v1/exchangeInfo":
+                    return self._json({"timezone": "UTC", "serverTime": int(time.time() * 1000), "symbols": fake.exchange_symbols})
+                if url.path == "/fapi/v1/ticker/24hr":
+                    return self._json(fake.tickers)
+                if url.path == "/fapi/v1/fundingRate":
+                    return self._funding(parse_qs(url.query))
                 if url.path != "/fapi/v1/aggTrades":
                     self.send_error(404)
                     return
@@ -227,13 +312,18 @@ class FakeBinance:
                     fake.rest_after_429_at = time.monotonic()
                 q = parse_qs(url.query)
                 symbol = q["symbol"][0].upper()
-                from_id = int(q["fromId"][0])
                 limit = min(int(q.get("limit", ["500"])[0]), 1000)
                 ids = fake.by_id.get(symbol, {})
+                if "fromId" in q:
+                    from_id = int(q["fromId"][0])
+                else:  # startTime: the first trade at or after it
+                    t0 = int(q.get("startTime", ["0"])[0])
+                    later = [a for a, d in ids.items() if d["T"] >= t0 and fake.emitted(symbol, a)]
+                    from_id = min(later) if later else 2**62
                 start = max(from_id, fake.rest_min_id.get(symbol, 0))
                 out = []
                 a = start
-                while len(out) < limit and a in ids:
+                while len(out) < limit and a in ids and fake.emitted(symbol, a):  # only trades that have happened
                     d = ids[a]
                     out.append({"a": d["a"], "p": d["p"], "q": d["q"], "nq": d["q"], "f": d["f"], "l": d["l"], "T": d["T"], "m": d["m"]})
                     a += 1
@@ -243,6 +333,28 @@ class FakeBinance:
                         return self._json([])
                 body = json.dumps(out).encode()
                 self._json_bytes(body)
+
+            def _klines(self, q: dict) -> None:
+                rows = fake.klines_1m.get(q["symbol"][0].upper(), [])
+                interval = q.get("interval", ["1m"])[0]
+                limit = min(int(q.get("limit", ["500"])[0]), 1500)
+                step = {"1m": 1, "5m": 5}.get(interval)
+                if step is None:
+                    return self._json([])
+                if step > 1:
+                    out = []
+                    for i in range(0, len(rows) - step + 1):
+                        if rows[i][0] % (step * 60_000):
+                            continue
+                        group = rows[i : i + step]
+                        if len(group) < step:
+                            break
+                        v = sum(float(r[5]) for r in group)
+                        out.append([group[0][0], group[0][1], str(max(float(r[2]) for r in group)), str(min(float(r[3]) for r in group)),
+                                    group[-1][4], str(v), group[0][0] + step * 60_000 - 1, str(sum(float(r[7]) for r in group)),
+                                    sum(r[8] for r in group), str(v / 2), str(sum(float(r[10]) for r in group)), "0"])
+                    rows = out
+                self._json(rows[-limit:])
 
             def _json(self, obj: object) -> None:
                 self._json_bytes(json.dumps(obj).encode())

@@ -59,3 +59,19 @@ def aggtrade_frames(data_dir: Path, symbol: str) -> list[dict]:
                 }
             )
     return frames
+
+
+def multi_bars(data_dir: Path, column: str = "close") -> pd.DataFrame:
+    """The real 1-minute bars of the 16 perpetuals in ``multi/usdm_1m`` as one frame (a column per symbol)."""
+    out = {}
+    for f in sorted((data_dir / "multi" / "usdm_1m").glob("*_1m_*.csv")):
+        df = pd.read_csv(f, usecols=["timestamp", column])
+        out[f.name.split("_")[0]] = pd.Series(df[column].to_numpy(float), index=pd.to_datetime(df["timestamp"], utc=True))
+    return pd.DataFrame(out).sort_index()
+
+
+def funding_history(data_dir: Path, symbol: str) -> pd.Series:
+    """Real funding events of ``symbol`` (fraction per interval) from ``multi/funding``, indexed by UTC time."""
+    f = next((data_dir / "multi" / "funding").glob(f"{symbol}_funding_*.csv"))
+    df = pd.read_csv(f)
+    return pd.Series(df["funding_rate"].to_numpy(float), index=pd.to_datetime(df["timestamp"], utc=True), name=symbol)

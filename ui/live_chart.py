@@ -24,20 +24,20 @@ _DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "fon
 _GRID = {"gridcolor": "#333"}
 
 
-def _component_dir() -> Path:
-    """index.html + plotly.min.js side by side, in a cache folder (never inside the repo)."""
+def component_dir(src: Path, name: str) -> Path:
+    """``src/index.html`` + plotly.min.js side by side, in a cache folder (never inside the repo)."""
     js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    target = Path(tempfile.gettempdir()) / f"alphastream-plotly-live-{plotly.__version__}"
+    target = Path(tempfile.gettempdir()) / f"alphastream-{name}-{plotly.__version__}"
     target.mkdir(parents=True, exist_ok=True)
     if not (target / "plotly.min.js").exists():
         shutil.copyfile(js, target / "plotly.min.js")
-    html = (_SRC / "index.html").read_text()
+    html = (src / "index.html").read_text()
     if not (target / "index.html").exists() or (target / "index.html").read_text() != html:
         (target / "index.html").write_text(html)
     return target
 
 
-_component = components.declare_component("plotly_live", path=str(_component_dir()))
+_component = components.declare_component("plotly_live", path=str(component_dir(_SRC, "plotly-live")))
 
 
 def live_chart(fig: dict, key: str, height: int = 320, priority: int = 0) -> None:

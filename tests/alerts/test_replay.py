@@ -97,26 +97,49 @@ def test_zscore_alerts_fire_exactly_where_an_independent_computation_says(tmp_pa
     assert len(expected) >= 5, "the recording should trigger this rule several times"
     assert got == expected
     lat = engine.latency_summary()
+    # latency is measured here and reported (benchmarks/ keeps the figure): no timing assertion in a test
     print(f"\nalert latency (closing tick received -> alert recorded): n={lat['n']:.0f} p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms")
-    assert lat["p99_ms"] < 500
+    assert lat["n"] == len(got)
 
 
-def test_adf_alert_metric_is_the_dashboard_kpi_on_the_same_sample(tmp_path, data_dir):
-    """The ``adf_pvalue`` rule judges the same spread sample as the dashboard's KPI:
-    the latest values of the full-history spread, not just the bars the hedge needs."""
-    store = TickStore(tmp_path / "adf.sqlite")
+def _stored(tmp_path, data_dir) -> TickStore:
+    store = TickStore(tmp_path / "metric.sqlite")
     store.start(warm_start=False)
     for s in ("ETHUSDT", "BTCUSDT"):
         store.write(TickBatch(s, trades_array(data_dir, s)))
-    rule = AlertRule(name="coint", metric="adf_pvalue", comparison=">", threshold=0.1, symbol_y="ETHUSDT",
-                     symbol_x="BTCUSDT", timeframe="1s", window=WINDOW, method="OLS", log_prices=True).validate()
-    frame = store.pair_bars("ETHUSDT", "BTCUSDT", "1s")
+    return store
+
+
+def test_cointegration_alert_metric_is_the_dashboards_diagnostic(tmp_path, data_dir):
+    """``eg_pvalue``/``half_life``/``hedge_break`` rules judge the formation window ending at each new closed bar,
+    with the same function (and so the same number) as the dashboard's EG p tile."""
+    store = _stored(tmp_path, data_dir)
+    frame = store.pair_bars("ETHUSDT", "BTCUSDT", "1s", ffill_limit=65)
     frame = frame[frame["closed"].astype(bool)]
-    # in steady state the engine asks only for the bars after the last one it judged
-    ours = metric_series(store, rule, since_ms=int(frame.index[-2].value // 1_000_000))
-    table = analytics.pair_analytics(frame["close_y"], frame["close_x"], analytics.PairParams(window=WINDOW, log_prices=True))
-    spread = table["spread"].dropna().iloc[-analytics.RECENT_ADF_POINTS :]
-    assert len(spread) > 2 * WINDOW + 30  # more than the hedge's own tail: the sample is the KPI's
-    assert len(ours) == 1 and ours.index[-1] == table.index[-1]
-    assert ours.iloc[-1] == analytics.adf(spread).pvalue
+    for metric in ("eg_pvalue", "half_life", "hedge_break"):
+        rule = AlertRule(name="coint", metric=metric, comparison=">", threshold=0.1, symbol_y="ETHUSDT", symbol_x="BTCUSDT",
+                         timeframe="1s", window=WINDOW, formation_bars=200).validate()
+        since = int(frame.index[-4].value // 1_000_000)
+        ours = metric_series(store, rule, since_ms=since)
+        assert list(ours.index) == list(frame.index[-3:])
+        for ts, value in ours.items():
+            upto = frame.loc[:ts].iloc[-200:]
+            if metric == "hedge_break":  # the CUSUM of the OLS hedge of log prices over the same window
+                assert value == analytics.cusum_test(np.log(upto["close_y"]), np.log(upto["close_x"])).statistic
+                continue
+            d = analytics.pair_diagnostics(upto["close_y"], upto["close_x"], analytics.PairParams(formation_bars=200))
+            assert value == (d.eg_pvalue if metric == "eg_pvalue" else d.half_life_bars)
+        # the rolling window does not enter: a 100-bar rule gives the same series
+        wide = AlertRule(**{**rule.to_dict(), "window": 100, "id": None})
+        pd.testing.assert_series_equal(metric_series(store, wide, since_ms=since), ours)
+    store.close()
+
+
+def test_a_kalman_alert_can_fire_with_the_default_calibration(tmp_path, data_dir):
+    """The old fixed δ = 1e-4 / Ve = 1e-3 made |z| > 2 impossible: a Kalman alert could never fire."""
+    store = _stored(tmp_path, data_dir)
+    rule = AlertRule(name="kz", metric="zscore", comparison="abs_gt", threshold=2.0, symbol_y="ETHUSDT", symbol_x="BTCUSDT",
+                     timeframe="1s", method="Kalman").validate()
+    z = metric_series(store, rule).dropna()
+    assert len(z) > 50 and (z.abs() > 2).any() and 0.3 < float((z**2).mean()) < 3.0
     store.close()

@@ -27,7 +27,11 @@ def _z_rule(**kw) -> AlertRule:
         ({"symbol_x": "ETHUSDT"}, "symbol_x"),
         ({"symbol_y": ""}, "symbol_y"),
         ({"metric": "correlation", "comparison": ">", "threshold": 1.5}, "could never fire"),
-        ({"metric": "adf_pvalue", "comparison": "<", "threshold": 5}, "p-value"),
+        ({"metric": "eg_pvalue", "comparison": "<", "threshold": 5}, "p-value"),
+        ({"metric": "half_life", "comparison": "<", "threshold": -1}, "half-life"),
+        ({"method": "Kalman", "kalman_delta": 1e-8}, "kalman_delta"),
+        ({"method": "Kalman", "kalman_delta": 2.0, "kalman_obs_var": 1e-7}, "kalman_delta"),
+        ({"formation_bars": 10}, "formation_bars"),
         ({"threshold": float("nan")}, "threshold"),
         ({"timeframe": "7m"}, "timeframe"),
         ({"window": 1}, "window"),
@@ -45,8 +49,18 @@ def test_impossible_rules_are_rejected_with_the_field_named(kw, field):
 def test_rule_json_round_trip_and_unknown_fields():
     r = _z_rule(severity="critical", cooldown_s=30)
     assert AlertRule.from_dict(r.to_dict()) == r
+    k = _z_rule(method="Kalman", kalman_delta=1e-8, kalman_obs_var=1e-7)
+    assert AlertRule.from_dict(json.loads(json.dumps(k.to_dict()))) == k
+    assert k.pair_params().kalman_delta == 1e-8 and _z_rule(method="Kalman").pair_params().kalman_fitted
     with pytest.raises(RuleError, match="unknown"):
         AlertRule.from_dict({**r.to_dict(), "colour": "red"})
+
+
+def test_legacy_adf_rules_become_engle_granger_rules():
+    """Older rules watched the ADF p of a rolling-hedge spread (stationary by construction)."""
+    old = {k: v for k, v in _z_rule().to_dict().items() if k not in ("kalman_delta", "kalman_obs_var", "formation_bars", "id")}
+    migrated = AlertRule.from_dict({**old, "metric": "adf_pvalue", "comparison": "<", "threshold": 0.05})
+    assert migrated.metric == "eg_pvalue" and migrated.describe() == "ETHUSDT/BTCUSDT EG p (formation window) < 0.05 (1m)"
 
 
 def test_hysteresis_fires_once_and_rearms_after_false_and_cooldown():
@@ -99,7 +113,11 @@ def test_rules_and_events_survive_restart(tmp_path):
     with pytest.raises(RuleError, match="rule #2"):
         engine2.rules.import_json(json.dumps([json.loads(exported)[0], {"name": "bad", "metric": "nope"}]))
     assert len(engine2.rules.list()) == 1  # all-or-nothing import
-    engine2.rules.import_json(exported)
+    with pytest.raises(RuleError, match="exists already"):  # importing a rule twice would fire it twice
+        engine2.rules.import_json(exported)
+    renamed = json.loads(exported)
+    renamed[0].update(name="persisted too", threshold=3.0)
+    engine2.rules.import_json(json.dumps(renamed))
     assert len(engine2.rules.list()) == 2
     engine2.stop()
     store2.close()
@@ -143,7 +161,7 @@ EVENT = AlertEvent(1, 1, "z", "critical", 0.0, 1_700_000_000_000, 2.5, 2.0, "z: 
 )
 def test_webhook_delivery(script, expect):
     hook = _Hook(script)
-    sender = WebhookSender(attempts=3, timeout_s=0.5, backoff_s=0.05)
+    sender = WebhookSender(attempts=3, timeout_s=0.5, backoff_s=0.05, allow_hosts=("127.0.0.1",))  # a loopback test endpoint
     status = sender.deliver(hook.url, EVENT)
     sender.stop()
     hook.close()

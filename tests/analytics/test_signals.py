@@ -87,6 +87,24 @@ def test_price_statistics():
     assert math.isnan(mean([]))
 
 
+def test_volatility_counts_elapsed_time_not_bars():
+    """True 80 % volatility sampled on half-filled seconds: a return across a missing second
+    carries two seconds of variance. Counted as one bar each, it showed 113 %."""
+    rng = np.random.default_rng(9)
+    n = 400_000
+    sigma = 0.8 / math.sqrt(365 * 86400)
+    full = 100 * np.exp(np.cumsum(rng.normal(0, sigma, n)))
+    idx = pd.date_range("2025-01-01", periods=n, freq="1s")
+    keep = np.sort(rng.choice(n, n // 2, replace=False))
+    half = pd.Series(full[keep], index=idx[keep])
+    assert realized_volatility(half) == pytest.approx(0.8, rel=0.01)
+    naive = np.diff(np.log(half.to_numpy())).std(ddof=1) * math.sqrt(365 * 86400)
+    assert naive == pytest.approx(0.8 * math.sqrt(2), rel=0.02)  # the old answer, for contrast
+    assert rolling_volatility(half, 50_000).iloc[-1] == pytest.approx(0.8, rel=0.02)
+    with pytest.raises(ValueError, match="bar_seconds"):
+        realized_volatility([100.0, 101.0, 102.0])
+
+
 def test_volume_metrics():
     assert vwap([10.0, 20.0], [1.0, 3.0]) == pytest.approx(17.5)
     assert math.isnan(vwap([10.0], [0.0]))
@@ -94,7 +112,9 @@ def test_volume_metrics():
     assert imb.iloc[0] == pytest.approx(0.5) and math.isnan(imb.iloc[1])
     v = pd.Series([1.0] * 10 + [1.5, 10.0])
     vz = volume_zscore(v, 5)
-    assert vz.iloc[-1] > 5
+    prev = v.iloc[-6:-1]
+    assert vz.iloc[-1] == pytest.approx((10.0 - prev.mean()) / prev.std(ddof=1), rel=1e-12)
+    assert math.isnan(vz.iloc[8])  # a flat previous window has no spread: NaN, not inf
     prof = volume_profile([1.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0], bins=2, is_buyer_maker=[True, False, False, True])
     assert prof["volume"].sum() == pytest.approx(10.0)
     assert prof["buy_volume"].sum() == pytest.approx(5.0) and prof["sell_volume"].sum() == pytest.approx(5.0)

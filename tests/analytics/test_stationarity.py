@@ -48,9 +48,10 @@ def test_adf_identical_to_adfuller(minute_bars, regression, autolag):
 
 
 def test_adf_with_trend_matches_a_well_conditioned_reference(minute_bars):
-    """With a trend column up to n=50k, adfuller's pinv loses ~1e-9 (measured);
-    the statistic is checked against a scaled, centred lstsq fit instead."""
-    x = np.log(minute_bars[1]["close"].to_numpy())
+    """With a trend column, adfuller's pinv loses ~1e-9 at large n (measured at 50k);
+    the statistic is checked against a scaled, centred lstsq fit instead (12k bars keep
+    the same lag search, at a fraction of adfuller's run time)."""
+    x = np.log(minute_bars[1]["close"].to_numpy()[:12_000])
     ref = _adfuller(x, regression="ct", autolag="AIC")
     ours = adf(x, regression="ct", autolag="AIC")
     assert ours.lags == ref[2]
@@ -65,7 +66,7 @@ def test_adf_with_trend_matches_a_well_conditioned_reference(minute_bars):
     cols.append((level - level.mean()) / level.std())
     design = np.column_stack(cols)
     fit = sm.OLS(dx[lags:], design).fit()
-    assert ours.statistic == pytest.approx(fit.tvalues[-1], rel=1e-12)
+    assert ours.statistic == pytest.approx(fit.tvalues[-1], rel=1e-10)
 
 
 def test_adf_rejects_bad_input():
@@ -81,7 +82,7 @@ def test_adf_rejects_bad_input():
 
 def test_engle_granger_matches_coint(minute_bars):
     btc, eth = minute_bars
-    for n in (500, 3000, 20_000):
+    for n in (500, 3000, 8000):
         y, x = np.log(eth["close"].to_numpy()[:n]), np.log(btc["close"].to_numpy()[:n])
         ref = coint(y, x)
         ours = engle_granger(y, x)
@@ -125,15 +126,28 @@ def test_half_life_exact_formula_and_known_ar1():
     lam = sm.OLS(np.diff(s), sm.add_constant(s[:-1])).fit().params[1]
     assert hl == pytest.approx(-math.log(2) / math.log(1 + lam), rel=1e-10)
     assert hl == pytest.approx(-math.log(2) / math.log(phi), rel=0.1)
-    assert half_life(np.cumsum(np.ones(50))) == math.inf or math.isnan(half_life(np.cumsum(np.ones(50))))
+    # a deterministic trend: Δs is constant, so λ = 0 exactly -> no mean reversion
+    assert half_life(np.cumsum(np.ones(50))) == math.inf
+    # an explosive AR(1): λ > 0 -> no mean reversion either
+    boom = np.zeros(200)
+    for t in range(1, 200):
+        boom[t] = 1.02 * boom[t - 1] + rng.normal()
+    assert half_life(boom) == math.inf
+    # an oscillating one (1 + λ < 0): no half-life
+    osc = np.array([(-1.0) ** t * (1 + 0.01 * t) for t in range(200)])
+    assert math.isnan(half_life(osc))
     assert math.isnan(half_life([1.0, 1.0, 1.0]))
     assert math.isnan(half_life([1.0]))
 
 
 def test_hurst_separates_regimes():
     rng = np.random.default_rng(4)
-    walk = np.cumsum(rng.normal(size=5000))
-    noise = rng.normal(size=5000)
-    assert 0.4 < hurst(walk) < 0.6
-    assert hurst(noise) < 0.2
+    walks = [hurst(np.cumsum(rng.normal(size=5000))) for _ in range(20)]
+    noises = [hurst(rng.normal(size=5000)) for _ in range(20)]
+    ar = np.zeros(5000)
+    for t in range(1, 5000):
+        ar[t] = 0.9 * ar[t - 1] + rng.normal()
+    assert abs(np.median(walks) - 0.5) < 0.03 and max(abs(h - 0.5) for h in walks) < 0.1  # random walk: H = 0.5
+    assert max(abs(h) for h in noises) < 0.05  # white noise: the lagged differences do not grow at all
+    assert 0.05 < hurst(ar) < 0.35  # mean-reverting: in between
     assert math.isnan(hurst([1.0, 2.0, 3.0]))

@@ -217,7 +217,7 @@ def test_restart_resumes_from_database_and_backfills_downtime(tmp_path, frames):
         wait_until(lambda: (store.last_agg_id("BTCUSDT") or 0) >= frames["BTCUSDT"][2000]["data"]["a"], 30, "first part")
         src.stop()
         store.close()
-        stored_before = store.status().rows_in_sqlite
+        stored_before = store.status().rows_stored
         # downtime: the exchange trades on without us
         for s in fake.cursor:
             fake.cursor[s] += 1500

@@ -52,7 +52,7 @@ def test_replay_speed_and_completeness(tmp_path, data_dir, speed, span_s, low, h
     frames = {"ETHUSDT": pd.DataFrame({"trade_time": cut["trade_time"], "price": cut["price"], "qty": cut["qty"],
                                        "is_buyer_maker": cut["is_buyer_maker"], "agg_id": cut["agg_id"]})}
     store = TickStore(tmp_path / "r.sqlite")
-    src = ReplaySource(store, frames_to_ticks(frames), speed=speed)
+    src = ReplaySource(store, frames_to_ticks(frames)[0], speed=speed)
     t0 = time.monotonic()
     src.start()
     while not src.done() and time.monotonic() - t0 < 30:
@@ -71,7 +71,7 @@ def test_replay_pause_and_resume(tmp_path, data_dir):
     frames = {"BTCUSDT": pd.DataFrame({"trade_time": arr["trade_time"], "price": arr["price"], "qty": arr["qty"],
                                        "is_buyer_maker": arr["is_buyer_maker"], "agg_id": arr["agg_id"]})}
     store = TickStore(tmp_path / "r.sqlite")
-    src = ReplaySource(store, frames_to_ticks(frames), speed=20.0)
+    src = ReplaySource(store, frames_to_ticks(frames)[0], speed=20.0)
     src.start()
     time.sleep(0.5)
     src.pause()

@@ -66,7 +66,7 @@ def test_warm_start_round_trip_and_resume_point(tmp_path, data_dir):
     assert second.last_agg_id("ETHUSDT") == int(eth["agg_id"][-1])
     snap = second.buffer.snapshot("ETHUSDT")
     assert np.array_equal(snap["agg_id"], eth["agg_id"]) and np.array_equal(snap["price"], eth["price"])
-    assert second.status().rows_in_sqlite == len(btc) + len(eth)
+    assert second.status().rows_stored == len(btc) + len(eth)
     assert [g.note for g in second.status().gaps] == ["test gap"]
     second.close()
     limited = TickStore(path, warm_start_hours=1)  # nothing in the last hour: charts start empty

@@ -78,3 +78,22 @@ def test_volume_chart_sums_into_buckets_without_losing_volume():
     assert trades["y"].sum() == bars["trades"].sum()
     assert buy["x"][1] == idx[4].value // 1_000_000  # a bucket is stamped with its first bar's time
     assert len(charts.volume_figure(bars.iloc[:300], "ETHUSDT", "r")["data"][0]["x"]) == 300
+    assert spec["layout"]["yaxis2"]["rangemode"] == "nonnegative"  # a trade count is never negative
+    # data without a taker side (an upload): total volume, never "all taker buys"
+    unknown = charts.volume_figure(bars.assign(volume=bars.taker_buy_volume + bars.taker_sell_volume), "X", "r", side_known=False)
+    assert [t["name"] for t in unknown["data"]] == ["volume", "trades"] and "no taker side" in unknown["layout"]["title"]["text"]
+
+
+def test_readable_axes_no_si_units_and_no_lines_across_gaps(table):
+    spec = charts.prices_figure(table, "ETHUSDT", "BTCUSDT", "r")
+    for axis in ("yaxis", "yaxis2"):  # BTC shows 61,834 — not 61.834k; a spread 0.0003 — not 300µ
+        assert spec["layout"][axis]["exponentformat"] == "none" and spec["layout"][axis]["separatethousands"]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+    z = charts.zscore_figure(table, 2.0, 0.0, "r")
+    assert [b["label"] for b in z["layout"]["xaxis"]["rangeselector"]["buttons"]] == ["1h", "6h", "1d", "all"]
+    gappy = pd.concat([table.iloc[:20], table.iloc[30:]])  # ten missing seconds
+    line = charts.zscore_figure(gappy, 2.0, 0.0, "r")["data"][0]
+    assert len(line["x"]) == len(gappy) + 1 and np.isnan(line["y"][20])  # a break, not a bridge
+    stale = table.assign(stale=[False] * 10 + [True] * 5 + [False] * 35)
+    bands = [s for s in charts.zscore_figure(stale, 2.0, 0.0, "r")["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(bands) == 1 and bands[0]["x0"] == table.index[10].value // 10**6 and bands[0]["x1"] == table.index[15].value // 10**6
