@@ -83,9 +83,13 @@ def replay_progress(replay: Runtime) -> None:
     assert isinstance(src, ReplaySource)
     running = src.health.state in ("replaying", "paused")
     b1, b2, _ = st.columns([1, 1, 4])
-    if running and b1.button("Resume" if src.paused else "Pause", key="rp_pause"):
-        src.resume() if src.paused else src.pause()
-    if running and b2.button("Stop", key="rp_stop"):
-        src.stop()
+    if running:
+        # one idempotent action per button (run before the fragment draws, so the label is current at once):
+        # a click delivered twice, or a double click, pauses twice instead of flipping back
+        if src.paused:
+            b1.button("Resume", key="rp_resume", on_click=src.resume)
+        else:
+            b1.button("Pause", key="rp_pause", on_click=src.pause)
+        b2.button("Stop", key="rp_stop", on_click=src.stop)
     done = min(1.0, src.delivered / max(1, src.total))
     st.progress(done, text=f"{src.delivered:,} / {src.total:,} ticks replayed · {src.health.message}")

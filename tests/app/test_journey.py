@@ -82,6 +82,19 @@ class Page:
             self.page.screenshot(path=str(ARTIFACTS / f"journey_wait_{what.replace(' ', '_')[:40]}.png"), full_page=True)
             raise AssertionError(f"{what}: {text!r} not shown within {timeout_ms} ms; the page says: {self.text()[:3000]}") from None
 
+    def wait_button(self, name: str, what: str, timeout_ms: int = 20_000):
+        """The button called ``name`` once it is on the page; on a timeout a screenshot and what the page said."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        button = self.page.get_by_role("button", name=name)
+        try:
+            button.wait_for(timeout=timeout_ms)
+        except PlaywrightTimeout:
+            ARTIFACTS.mkdir(exist_ok=True)
+            self.page.screenshot(path=str(ARTIFACTS / f"journey_wait_{what.replace(' ', '_')[:40]}.png"), full_page=True)
+            raise AssertionError(f"{what}: no {name!r} button within {timeout_ms} ms; the page says: {self.text()[:3000]}") from None
+        return button
+
     def charts(self) -> list[int]:
         """Points drawn by each visible live chart of the page (read through the same-origin iframes)."""
         return self.page.evaluate("""() => [...document.querySelectorAll("iframe[title='ui.live_chart.plotly_live']")]
@@ -323,8 +336,9 @@ def test_replay_progress_pause_and_stop_are_live(live, data_dir, tmp_path):
         p = Page(browser, srv.url)
         p.open("?source=Uploaded%20history", ready="Upload history")
         p.page.locator("input[type='file']").first.set_input_files(str(data_dir / name))
+        p.settle()  # the upload's rerun has drawn the form for this file
         p.page.get_by_role("button", name="Load file").click()
-        p.page.get_by_text("Saved 44,967 rows as").wait_for(timeout=240_000)
+        p.wait_text("Saved 44,967 rows as", "upload", 240_000)
         p.open("?source=Replay&window=20&timeframe=1s", ready="Tick dataset to replay")
         p.page.get_by_role("button", name="Start").click()
         bar = p.page.get_by_text("ticks replayed").first
@@ -335,7 +349,7 @@ def test_replay_progress_pause_and_stop_are_live(live, data_dir, tmp_path):
         assert second > first, "the progress bar is live"
         assert "REPLAY" in p.text() and "This replay is yours alone" in p.text()
         p.page.get_by_role("button", name="Pause").click()
-        p.page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
+        p.wait_button("Resume", "replay pause", 30_000)
         # ticks already on their way when Pause was pressed still land; then the count stops and stays
         deadline, paused = time.monotonic() + 20, None
         while time.monotonic() < deadline:
@@ -347,8 +361,8 @@ def test_replay_progress_pause_and_stop_are_live(live, data_dir, tmp_path):
         time.sleep(2)
         assert p.page.get_by_text("ticks replayed").first.inner_text() == paused
         # the progress panel re-renders every 0.5 s; under load Playwright's actionability wait never settles on it
-        p.page.get_by_role("button", name="Resume").dispatch_event("click", timeout=90_000)
-        p.page.get_by_role("button", name="Stop").dispatch_event("click", timeout=90_000)
+        p.wait_button("Resume", "replay resume", 90_000).dispatch_event("click", timeout=90_000)
+        p.wait_button("Stop", "replay stop", 90_000).dispatch_event("click", timeout=90_000)
         p.page.get_by_text("stopped").first.wait_for(timeout=10_000)
         p.healthy("replay", charts=0)
         browser.close()
