@@ -1,8 +1,10 @@
 """Uploads parsed and saved in a separate, bounded worker process.
 
 A hostile or merely huge file must not starve or kill ingestion: parsing runs
-in a child process (``spawn``: no inherited threads or sockets) at a lower CPU
-priority, watched by the parent — killed when its memory passes
+in a fresh interpreter (``python -m server.uploads``: no inherited threads or
+sockets, and none of the server's modules — multiprocessing's ``spawn`` would
+re-import ``app.py`` and with it Streamlit, Plotly and SciPy, ≈ 280 MB before the
+file is read) at a lower CPU priority, watched by the parent — killed when its memory passes
 ``3 × the file + 400 MB`` or it runs past the time limit — and it saves in
 transactions of at most :data:`BATCH_ROWS` rows, so the live tick writer never
 waits long for the database lock. The server only sees a small message: the
@@ -12,18 +14,22 @@ rows saved and the load report, or the error.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 __all__ = ["UploadJob", "start_upload"]
 
 BATCH_ROWS = 50_000
 BASE_MEMORY = 400 * 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_bytes(pid: int) -> int:
@@ -99,12 +105,21 @@ def start_upload(data: bytes, filename: str, dataset: str, db_path: Path, symbol
     fd, tmp = tempfile.mkstemp(prefix="alphastream-upload-", suffix=".bin", dir=str(Path(db_path).parent) if Path(db_path).parent.exists() else None)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(tmp, filename, symbol, dataset, str(db_path), max_bytes, child),
-                       name="alphastream-upload", daemon=True)
-    proc.start()
-    child.close()
+    a, b = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.uploads", str(b.fileno()), tmp, filename, symbol or "", dataset, str(db_path), str(max_bytes)],
+            pass_fds=[b.fileno()], env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        a.close()
+        Path(tmp).unlink(missing_ok=True)
+        job.state, job.message = "error", f"{filename}: the loader could not start ({exc.strerror or exc})"
+        return job
+    finally:
+        b.close()
+    parent = Connection(a.detach())
 
     def watch() -> None:
         try:
@@ -135,11 +150,12 @@ def start_upload(data: bytes, filename: str, dataset: str, db_path: Path, symbol
                     proc.kill()
                     job.state, job.message = "error", f"{filename}: loading took over {time_limit_s:.0f} s and was stopped"
                     break
-                if not proc.is_alive() and not parent.poll(0):
-                    job.state, job.message = "error", f"{filename}: the loader stopped unexpectedly (exit code {proc.exitcode})"
+                if proc.poll() is not None and not parent.poll(0):
+                    job.state, job.message = "error", f"{filename}: the loader stopped unexpectedly (exit code {proc.returncode})"
                     break
         finally:
-            proc.join(5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
             parent.close()
             Path(tmp).unlink(missing_ok=True)
             if job.state == "running":
@@ -148,3 +164,16 @@ def start_upload(data: bytes, filename: str, dataset: str, db_path: Path, symbol
     job._thread = threading.Thread(target=watch, name="upload-watch", daemon=True)
     job._thread.start()
     return job
+
+
+if __name__ == "__main__":  # python -m server.uploads <fd> <file> <name> <symbol or ""> <dataset> <db> <max bytes>
+    fd, path_arg, name_arg, symbol_arg, dataset_arg, db_arg, max_arg = sys.argv[1:8]
+    _server = os.getppid()
+
+    def _orphaned() -> None:  # the server is gone: nobody watches this loader's memory any more
+        while os.getppid() == _server:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=_orphaned, name="upload-orphan-watch", daemon=True).start()
+    _worker(path_arg, name_arg, symbol_arg or None, dataset_arg, db_arg, int(max_arg), Connection(int(fd)))
