@@ -188,19 +188,22 @@ def backtest_basket(
 ) -> BacktestResult:
     """Backtest a :func:`basket_table` with the pairs' rule (exits judge the held spread), next-bar fills.
 
-    ``start``: the first bar that may trade (the end of the formation window that fitted the weights).
-    Trades list the legs' quantities as ``qty_<symbol>`` and their entry/exit prices.
+    ``start``: the first bar that may trade (the end of the formation window that fitted the weights);
+    equity, elapsed time, Sharpe and turnover then cover the trading window only (the flat formation
+    bars would dilute them). Trades list the legs' quantities as ``qty_<symbol>`` and their entry/exit prices.
     """
     check_thresholds(entry, exit, stop)
     model = (costs if costs is not None else CostModel()).validate()
     w = pd.Series(table.attrs["weights"])
+    if start is not None:
+        table = table.loc[table.index >= start]  # z, mean and std were computed causally on the whole table
+        if len(table) < 2:
+            raise ValueError("fewer than two bars at or after the trading start")
     syms = list(w.index)
     prices = table[[f"price_{s}" for s in syms]].to_numpy(dtype=float)
     if not np.isfinite(prices).all() or (prices <= 0).any():
         raise ValueError("backtest prices must be finite and > 0")
-    z = table["zscore"].to_numpy(dtype=float).copy()
-    if start is not None:
-        z[table.index < start] = np.nan  # no decision before trading starts
+    z = table["zscore"].to_numpy(dtype=float)
     spread = table["spread"].to_numpy(dtype=float)
     zeros = np.zeros(len(table))
     pos, why = _kernels.positions_kernel(z, spread, zeros, zeros, zeros, table["spread_mean"].to_numpy(float),

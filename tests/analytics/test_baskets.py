@@ -65,3 +65,6 @@ def test_a_real_basket_fitted_before_it_trades(data_dir):
     assert np.allclose(ratio, w["BTCUSDT"])  # leg values in the ratio of the weights
     assert res.equity["equity"].iloc[-1] == pytest.approx(t["pnl"].sum(), abs=1e-8)
     assert res.summary["legs"] == 3.0
+    # the summary is of the trading window: its bars and its elapsed time, not the flat formation bars
+    assert res.equity.index[0] == trading_start and res.summary["bars"] == (table.index >= trading_start).sum()
+    assert res.summary["elapsed_days"] == pytest.approx((table.index[-1] - trading_start) / pd.Timedelta(days=1), rel=1e-3)
