@@ -112,10 +112,11 @@ def start_upload(data: bytes, filename: str, dataset: str, db_path: Path, symbol
             [sys.executable, "-m", "server.uploads", str(b.fileno()), tmp, filename, symbol or "", dataset, str(db_path), str(max_bytes)],
             pass_fds=[b.fileno()], env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in a file or dataset name
         a.close()
         Path(tmp).unlink(missing_ok=True)
-        job.state, job.message = "error", f"{filename}: the loader could not start ({exc.strerror or exc})"
+        reason = "a name holds a NUL byte" if isinstance(exc, ValueError) else (exc.strerror or str(exc))
+        job.state, job.message = "error", f"{filename}: the loader could not start ({reason})"
         return job
     finally:
         b.close()
@@ -173,6 +174,7 @@ if __name__ == "__main__":  # python -m server.uploads <fd> <file> <name> <symbo
     def _orphaned() -> None:  # the server is gone: nobody watches this loader's memory any more
         while os.getppid() == _server:
             time.sleep(1.0)
+        Path(path_arg).unlink(missing_ok=True)
         os._exit(3)
 
     threading.Thread(target=_orphaned, name="upload-orphan-watch", daemon=True).start()

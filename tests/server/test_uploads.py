@@ -31,6 +31,12 @@ def test_a_broken_file_is_a_message_and_saves_nothing(tmp_path):
     assert DatasetStore(db).list().empty
 
 
+def test_a_nul_byte_in_a_name_is_a_message(tmp_path):
+    job = start_upload(b"time,price,qty\n", "a\x00b.csv", "x\x00y", tmp_path / "u.sqlite").wait(60)
+    assert job.state == "error" and "NUL" in job.message
+    assert not list(tmp_path.glob("alphastream-upload-*")), "the temporary copy is removed"
+
+
 def test_the_worker_does_not_re_import_the_servers_main_module(tmp_path, data_dir):
     """multiprocessing's spawn re-imports ``__main__`` (``app.py``: Streamlit, Plotly, SciPy) into the worker."""
     marker = tmp_path / "main-imported-again"
