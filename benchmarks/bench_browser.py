@@ -106,7 +106,7 @@ def run_one(mode: str, sessions: int, seconds: float, warm_s: float, tmp: Path) 
             pages = []
             for i in range(sessions):
                 page = browser.new_context(viewport={"width": 1600, "height": 2000}).new_page()
-                page.goto(f"{srv.url}/?window=20&{VIEWS[i % len(VIEWS)]}")
+                page.goto(f"{srv.url}/?window=20&{VIEWS[i % len(VIEWS)]}", timeout=180_000)  # 20 Chromiums on 2 cores load slowly
                 pages.append(page)
             for page in pages:
                 page.get_by_text("LIVE", exact=True).first.wait_for(timeout=180_000)
