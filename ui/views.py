@@ -427,6 +427,10 @@ def _fmt_money(v: object) -> str:
     return f"{v:,.2f}" if isinstance(v, float) and math.isfinite(v) else "—"
 
 
+def _request_backtest() -> None:
+    st.session_state["_backtest_requested"] = True
+
+
 def backtest_tab(table: pd.DataFrame | None, ctl: Controls, funding_source=None) -> None:
     """Run on click; the result (and its two exports) stays until the next run.
 
@@ -447,9 +451,14 @@ def backtest_tab(table: pd.DataFrame | None, ctl: Controls, funding_source=None)
     bounds = f"β > {ctl.params.beta_min:g}" if ctl.params.beta_max >= 1e5 else f"{ctl.params.beta_min:g} < β < {ctl.params.beta_max:g}"
     st.caption(f"Exits and stops judged {EXIT_LABELS[ctl.params.exit_on]}; entries only when {bounds}; decisions at bar t "
                f"fill at bar t+1; β in {ctl.params.price_space} prices, as in the table.")
-    if st.button("Run backtest", key="bt_run"):  # the click reruns the page: ``table`` is the newest one
+    # The click only records the request (a callback, run before the script): a run preempted by another
+    # rerun before it reaches this point still backtests on the next one, and what the run had to say
+    # stays on screen until the next click instead of vanishing with the next rerun.
+    st.button("Run backtest", key="bt_run", on_click=_request_backtest)
+    if st.session_state.get("_backtest_requested"):
+        notes: list[tuple[str, str]] = []
         if table is None or table["zscore"].notna().sum() < 2:
-            st.info("Not enough data yet: the backtest needs the pair's z-score. Try again once it shows.")
+            notes.append(("info", "Not enough data yet: the backtest needs the pair's z-score. Try again once it shows."))
         else:
             try:
                 with st.spinner("running backtest…"):
@@ -461,14 +470,18 @@ def backtest_tab(table: pd.DataFrame | None, ctl: Controls, funding_source=None)
                             try:
                                 fund[leg] = funding_source(sym, lo, hi)
                             except Exception as exc:  # the exchange is unreachable: say so, run without it
-                                st.warning(f"Funding history of {sym} unavailable ({type(exc).__name__}: {str(exc)[:120]}); "
-                                           "this run charges no funding for it.")
+                                notes.append(("warning", f"Funding history of {sym} unavailable ({type(exc).__name__}: "
+                                                         f"{str(exc)[:120]}); this run charges no funding for it."))
                     res = analytics.backtest(table, entry=entry, exit=exit_, stop=stop if stop > 0 else None, costs=costs,
                                              notional=notional, bar_seconds=BAR_SECONDS[ctl.timeframe], **fund)
                 st.session_state["_backtest"] = {"result": res, "index": table.index, "pair": ctl.pair_label, "tf": ctl.timeframe,
                                                  "at": pd.Timestamp.now(tz="UTC")}
             except ValueError as exc:
-                st.error(f"Backtest rejected: {exc}")
+                notes.append(("error", f"Backtest rejected: {exc}"))
+        st.session_state["_backtest_notes"] = notes
+        del st.session_state["_backtest_requested"]
+    for kind, text in st.session_state.get("_backtest_notes", []):
+        {"info": st.info, "warning": st.warning, "error": st.error}[kind](text)
     shown = st.session_state.get("_backtest")
     if shown is None:
         st.caption("Runs on the current pair's table as of the click; the result stays here until you run again.")

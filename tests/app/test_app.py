@@ -179,3 +179,14 @@ def test_history_download_from_the_dashboard(app, vision, monkeypatch, tmp_path)
     at.checkbox(key="dl_replace").check().run()
     at.button(key="dl_go").click().run()
     assert any("Download failed" in e.value and "not found" in e.value for e in at.error)
+
+
+def test_what_a_backtest_click_says_stays_until_the_next_click(app):
+    at = app.run()
+    at.button(key="bt_run").click().run()  # offline: no z-score yet
+    says = "Not enough data yet: the backtest needs the pair's z-score"
+    assert any(says in e.value for e in at.info)
+    at.radio(key="timeframe").set_value("1m").run()  # another rerun, no click: the message stays
+    assert any(says in e.value for e in at.info)
+    assert "_backtest_requested" not in at.session_state  # done once, not again on every rerun
+    assert not at.exception
