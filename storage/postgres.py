@@ -363,7 +363,7 @@ class PostgresWriter(SQLiteWriter):
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS bars_stage (LIKE bars) ON COMMIT DELETE ROWS")
             self._conn = conn
             again = " (reconnected after an outage)" if self.status.errors else ""
-            self.status.state, self.status.message = "ok", f"persisting to PostgreSQL {self.where}{again}"
+            self.status.state, self.status.message = "ok", f"persisting to {self._target()}{again}"
             return True
         except Exception as exc:  # psycopg.Error, OSError, a newer schema
             self._fail(exc)
@@ -440,26 +440,10 @@ class PostgresWriter(SQLiteWriter):
             self._fail(exc)
             self._reopen_later()
             return False
-        with self._cond:
-            while self._pending_seq and self._pending_seq[0] <= upto:
-                done = self._pending.popleft()
-                self._pending_at.popleft()
-                self._pending_seq.popleft()
-                self._pending_rows -= len(done)
-            for _ in jobs:
-                self._jobs.popleft()
-            self.status.pending_rows = self._pending_rows
-        s = self.status
-        s.committed_rows += rows
-        s.committed_batches += len(batches)
-        s.committed_jobs += len(jobs)
-        s.commits += 1
-        s.last_commit_at = time.time()
-        if s.state != "ok":
-            s.state, s.message = "ok", f"persisting to PostgreSQL {self.where} (recovered)"
-        if self.on_commit is not None and batches:
-            self.on_commit(batches)
-        return True
+        return self._acknowledge(batches, len(jobs), rows, upto)
+
+    def _target(self) -> str:
+        return f"PostgreSQL {self.where}"
 
     def _maybe_prune(self) -> None:
         """Retention: drop whole day partitions older than ``retention_days`` (hourly check)."""

@@ -425,6 +425,14 @@ class SQLiteWriter:
             self._fail(exc)
             self._reopen_later()
             return False
+        return self._acknowledge(batches, len(jobs), rows, upto)
+
+    def _target(self) -> str:
+        """Where this writer persists, for its status message."""
+        return str(self.path)
+
+    def _acknowledge(self, batches: Sequence[TickBatch], n_jobs: int, rows: int, upto: int) -> bool:
+        """After a commit: drop what it wrote from the queues, count it, say the writer is healthy."""
         with self._cond:
             # remove what this commit wrote — by submit order, not by count: batches dropped from the
             # head while it ran are gone already, and newer ones must stay
@@ -433,17 +441,17 @@ class SQLiteWriter:
                 self._pending_at.popleft()
                 self._pending_seq.popleft()
                 self._pending_rows -= len(done)
-            for _ in jobs:
+            for _ in range(n_jobs):
                 self._jobs.popleft()
             self.status.pending_rows = self._pending_rows
         s = self.status
         s.committed_rows += rows
-        s.committed_batches += sum(1 for _ in batches)
-        s.committed_jobs += len(jobs)
+        s.committed_batches += len(batches)
+        s.committed_jobs += n_jobs
         s.commits += 1
         s.last_commit_at = time.time()
         if s.state != "ok":
-            s.state, s.message = "ok", f"persisting to {self.path} (recovered)"
+            s.state, s.message = "ok", f"persisting to {self._target()} (recovered)"
         if self.on_commit is not None and batches:
             self.on_commit(batches)
         return True
