@@ -207,10 +207,8 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     if pf.rows < 3:
         return None
     cache = st.session_state.setdefault("_table_cache", {})
-    try:
-        table = compute_table(pf, ctl.params, cache)
-    except ValueError as exc:
-        st.error(f"Cannot compute analytics: {exc}")
+    table = _session_table(pf, ctl, cache)
+    if table is None:
         return None
     last_y = rt.store.buffer.buffer(ctl.sym_y).snapshot(newest - 60_000, None, ("price",))["price"]
     last_x = rt.store.buffer.buffer(ctl.sym_x).snapshot(newest - 60_000, None, ("price",))["price"]
@@ -225,6 +223,15 @@ def live_pair(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     return table
 
 
+def _session_table(pf: PairFrame, ctl: Controls, cache: dict) -> pd.DataFrame | None:
+    """The pair's analytics table from this session's cache, or None with the reason on screen."""
+    try:
+        return compute_table(pf, ctl.params, cache)
+    except ValueError as exc:
+        st.error(f"Cannot compute analytics: {exc}")
+        return None
+
+
 def live_table(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     """Pushed mode's slow part (the panel above shows ticks, KPIs and z): the table for the other
     views and tabs, the formation-window diagnostic and where the bars come from."""
@@ -235,10 +242,8 @@ def live_table(rt: Runtime, ctl: Controls) -> pd.DataFrame | None:
     if pf.rows < 3:
         return None
     cache = st.session_state.setdefault("_table_cache", {})
-    try:
-        table = compute_table(pf, ctl.params, cache)
-    except ValueError as exc:
-        st.error(f"Cannot compute analytics: {exc}")
+    table = _session_table(pf, ctl, cache)
+    if table is None:
         return None
     diag = diagnostics_of(table, ctl.params, cache)
     c1, c2, c3 = st.columns([1, 1, 2])
