@@ -14,8 +14,9 @@ trailing ``formation_bars`` bars **before** the refit bar and uses the fit for
 the bars that follow; rows before the first fit are NaN. Row *t* therefore
 depends on data up to *t* only.
 
-State initialisation: OLS of the first ``KALMAN_INIT_BARS`` bars, with prior
-covariance ``Ve (X'X)^-1`` (the posterior of a flat prior on those bars).
+State initialisation: OLS of the first ``KALMAN_INIT_BARS`` bars (more when x has
+not moved twice by then: :func:`init_bars`), with prior covariance ``Ve (X'X)^-1``
+(the posterior of a flat prior on those bars).
 """
 
 from __future__ import annotations
@@ -60,13 +61,28 @@ def _finite_pair(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(y[ok]), np.ascontiguousarray(x[ok])
 
 
+def init_bars(x: np.ndarray) -> int | None:
+    """Rows of the OLS start: the first ``KALMAN_INIT_BARS``, or more until ``x`` has moved twice.
+
+    A leg that did not trade at the start of a 1 s series is flat there (BTC for its
+    first 30 s is common): OLS on those rows has no solution, and a fixed-length start
+    left the filter blank for good. ``x``: finite values only. None when ``x`` never
+    moves twice.
+    """
+    moves = np.flatnonzero(np.diff(x) != 0)
+    if len(moves) < 2:
+        return None
+    return max(KALMAN_INIT_BARS, int(moves[1]) + 2)
+
+
 def _fit_arrays(y: np.ndarray, x: np.ndarray, warm: KalmanFit | None = None) -> KalmanFit | None:
     yv, xv = _finite_pair(y, x)
     n = yv.shape[0]
-    if n < max(KALMAN_INIT_BARS + 10, 40):
+    m = init_bars(xv)
+    if m is None or n < max(m + 10, 40):
         return None
     start = math.log10(warm.state_var / warm.obs_var) if warm is not None else math.nan
-    ratio, ve, nll = _kernels.kalman_mle(yv, xv, 0, n, KALMAN_INIT_BARS, *_LOG10_RATIO_RANGE, start)
+    ratio, ve, nll = _kernels.kalman_mle(yv, xv, 0, n, m, *_LOG10_RATIO_RANGE, start)
     if not (math.isfinite(ratio) and math.isfinite(ve) and ve > 0):
         return None
     vw = ratio * ve
@@ -79,23 +95,24 @@ def fit_kalman(y: ArrayLike, x: ArrayLike) -> KalmanFit:
     Raises
     ------
     ValueError
-        Fewer than 40 finite bars, or x without spread in the first bars.
+        Fewer than 40 finite bars, or fewer than 10 after x has first moved twice.
     """
     ys, xs = aligned_pair(y, x)
     fit = _fit_arrays(ys.to_numpy(), xs.to_numpy())
     if fit is None:
-        raise ValueError("fit_kalman needs at least 40 finite bars with x varying over the first 30")
+        raise ValueError("fit_kalman needs at least 40 finite bars, 10 of them after x has moved twice")
     return fit
 
 
 def _prior(y: np.ndarray, x: np.ndarray, ve: float) -> tuple[int, tuple[float, float, float, float, float]] | None:
     """Row where filtering starts and the prior ``(b, a, p00, p01, p11)`` from OLS of the first finite bars."""
     ok = np.flatnonzero(np.isfinite(y) & np.isfinite(x))
-    if len(ok) < KALMAN_INIT_BARS:
+    m = init_bars(x[ok])
+    if m is None or len(ok) < m:
         return None
-    rows = ok[:KALMAN_INIT_BARS]
+    rows = ok[:m]
     yv, xv = np.ascontiguousarray(y[rows]), np.ascontiguousarray(x[rows])
-    b, a, p00, p01, p11, good = _kernels.ols_prior(yv, xv, 0, KALMAN_INIT_BARS)
+    b, a, p00, p01, p11, good = _kernels.ols_prior(yv, xv, 0, m)
     if not good:
         return None
     return int(rows[-1]) + 1, (b, a, p00 * ve, p01 * ve, p11 * ve)

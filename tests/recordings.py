@@ -75,3 +75,16 @@ def funding_history(data_dir: Path, symbol: str) -> pd.Series:
     f = next((data_dir / "multi" / "funding").glob(f"{symbol}_funding_*.csv"))
     df = pd.read_csv(f)
     return pd.Series(df["funding_rate"].to_numpy(float), index=pd.to_datetime(df["timestamp"], utc=True), name=symbol)
+
+
+RECORDING_2025 = "usdm_BTCUSDT_ETHUSDT_recording_20251216.csv"
+
+
+def recording_1s_closes(data_dir: Path) -> pd.DataFrame:
+    """The third-party USD-M recording of 2025-12-16 as 1 s closes (a column per symbol, the last trade of each
+    second carried forward, as the live view carries a quiet leg); its 63 non-market rows (price 0) left out."""
+    df = pd.read_csv(data_dir / RECORDING_2025)
+    df = df[df["price"] > 0]
+    out = {s: g.set_index(pd.to_datetime(g["transact_time"], unit="ms", utc=True))["price"].resample("1s").last()
+           for s, g in df.groupby("symbol")}
+    return pd.DataFrame(out).ffill().dropna()

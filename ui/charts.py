@@ -41,12 +41,14 @@ def decimate_minmax(df: pd.DataFrame, max_points: int, columns: tuple[str, ...] 
     edges = np.linspace(0, n, buckets + 1).astype(int)
     keep = [edges[:-1], np.maximum(edges[1:] - 1, edges[:-1])]
     groups = np.repeat(np.arange(buckets), np.diff(edges))
+    starts = edges[:-1][np.diff(edges) > 0]
     for c in cols:
         v = df[c].to_numpy(dtype=float)
-        s = pd.Series(np.where(np.isfinite(v), v, np.nan))
-        g = s.groupby(groups)
-        for idx in (g.idxmin(), g.idxmax()):
-            keep.append(idx.dropna().to_numpy(dtype=int))
+        finite = np.isfinite(v)
+        for key in (v, -v):  # lowest, then highest: per bucket, its first row after sorting by (bucket, value)
+            order = np.lexsort((np.where(finite, key, np.inf), groups))
+            pick = order[starts]  # buckets are contiguous row ranges, so bucket b starts at edges[b] in `order`
+            keep.append(pick[finite[pick]])  # a bucket with no finite value (a warm-up) adds nothing
     rows = np.unique(np.concatenate(keep))
     return df.iloc[rows], f" (thinned for drawing to {len(rows):,} points: each of {buckets:,} buckets keeps its lowest and highest values)"
 

@@ -105,3 +105,24 @@ def test_ljung_box_matches_statsmodels():
         assert q == pytest.approx(float(ref["lb_stat"].iloc[0]), rel=1e-10)
         assert p == pytest.approx(float(ref["lb_pvalue"].iloc[0]), rel=1e-8, abs=1e-300)
     assert math.isnan(ljung_box([1.0, 2.0])[1])
+
+
+def test_kalman_starts_when_x_is_flat_at_first_on_real_1s_bars(data_dir):
+    """Live at 1 s the Kalman view stayed blank for good: BTC did not move in the first 30 s, OLS of the
+    start rows had no solution, and every refit window began at the same flat rows. Real USD-M 1 s bars
+    from the start of BTC's longest flat stretch (139 s) in the 2025-12-16 recording."""
+    from tests.recordings import recording_1s_closes
+
+    bars = recording_1s_closes(data_dir)
+    flat = (bars["BTCUSDT"].diff() != 0).cumsum()
+    start = int(np.flatnonzero(flat.to_numpy() == flat.value_counts().idxmax())[0])
+    window = bars.iloc[start:]
+    assert window["BTCUSDT"].iloc[:KALMAN_INIT_BARS + 60].nunique() == 1  # the defect's condition, on real data
+    table = pair_analytics(window["ETHUSDT"], window["BTCUSDT"], PairParams(method="Kalman"))
+    z = table["zscore"]
+    assert z.notna().sum() >= len(window) - 201  # from the first fit (200 bars) on, every row has a z
+    assert table["beta"].iloc[-1] > 0 and math.isfinite(table.attrs["kalman"]["obs_var"])
+    fixed = pair_analytics(window["ETHUSDT"], window["BTCUSDT"], PairParams(method="Kalman", kalman_delta=1e-6, kalman_obs_var=1e-8))
+    assert fixed["zscore"].notna().sum() > len(window) - 160  # fixed δ/Ve: from when BTC first moved twice
+    with pytest.raises(ValueError, match="moved twice"):
+        fit_kalman(window["ETHUSDT"].iloc[:100], window["BTCUSDT"].iloc[:100])

@@ -97,3 +97,31 @@ def test_readable_axes_no_si_units_and_no_lines_across_gaps(table):
     stale = table.assign(stale=[False] * 10 + [True] * 5 + [False] * 35)
     bands = [s for s in charts.zscore_figure(stale, 2.0, 0.0, "r")["layout"]["shapes"] if s["type"] == "rect"]
     assert len(bands) == 1 and bands[0]["x0"] == table.index[10].value // 10**6 and bands[0]["x1"] == table.index[15].value // 10**6
+
+
+def test_minmax_thinning_survives_a_warm_up_and_keeps_every_bucket_extreme():
+    """A month of 1m bars: the z warm-up fills whole buckets with NaN (pandas 3's ``idxmin`` raised on them,
+    which blanked every uploaded-history view over 3,000 bars). Oracle: a plain loop over the buckets."""
+    n, cap = 44_640, 3000
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 1, n)
+    z[:1500] = np.nan  # the warm-up: several whole buckets without a finite value
+    z[20_000:20_400] = np.nan  # a stale stretch in the middle
+    df = pd.DataFrame({"zscore": z, "price_y": 3000 + rng.normal(0, 1, n).cumsum(), "price_x": 90_000 + rng.normal(0, 5, n).cumsum(),
+                       "spread": rng.normal(0, 1, n)}, index=pd.date_range("2025-03-01", periods=n, freq="1min", tz="UTC"))
+    shown, note = charts.decimate_minmax(df, cap)
+    assert len(shown) <= cap and "thinned" in note
+    assert shown.index.is_monotonic_increasing and shown.index.is_unique
+    kept = set(df.index.get_indexer(shown.index))
+    buckets = max(1, cap // 10)
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        assert a in kept and b - 1 in kept
+        for col in ("zscore", "price_y", "price_x", "spread"):
+            v = df[col].to_numpy()[a:b]
+            if np.isfinite(v).any():
+                assert a + int(np.nanargmin(v)) in kept and a + int(np.nanargmax(v)) in kept, (col, a)
+    assert shown["zscore"].max() == df["zscore"].max() and shown["zscore"].min() == df["zscore"].min()
+    # an all-NaN column (z before its window filled) thins too, instead of raising
+    empty, _ = charts.decimate_minmax(df.assign(zscore=np.nan), cap)
+    assert 0 < len(empty) <= cap
