@@ -25,7 +25,7 @@ import analytics
 from config import ConfigError, load_settings
 from ingest.files import FileFormatError, load_bytes, merge_loaded
 from ingest.history import HistoryError, download_trades
-from server.pipeline import BAR_SECONDS, dataset_pair_frame, dataset_pair_table, export_name, to_csv
+from pairs import DatasetBars, Timeframe, export_name, pair_frame, pair_table_of, to_csv
 from storage.datasets import DatasetStore
 
 
@@ -58,17 +58,18 @@ def cmd_analyze(args: argparse.Namespace, store: DatasetStore) -> int:
                                   kalman_delta=args.kalman_delta, kalman_obs_var=args.kalman_ve, huber_epsilon=args.huber_eps,
                                   entry=args.entry, exit=args.exit, stop=args.stop, formation_bars=args.formation_bars,
                                   exit_on=args.exit_on)
-    table = dataset_pair_table(store, args.dataset, args.y.upper(), args.x.upper(), args.timeframe, params)
+    tf = Timeframe.parse(args.timeframe)
+    table = pair_table_of(DatasetBars(store, args.dataset), args.y.upper(), args.x.upper(), tf, params)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pair, tf = f"{args.y.upper()}-{args.x.upper()}", args.timeframe
+    pair = f"{args.y.upper()}-{args.x.upper()}"
     files = {export_name("analytics", pair, tf, table.index): to_csv(table)}
-    if tf in ("tick", "1s", "1m"):
+    if tf is not Timeframe.M5:
         ms = analytics.minute_stats(table)
         files[export_name("minute_stats", pair, tf, ms.index)] = to_csv(ms, "minute")
     diag = analytics.pair_diagnostics(table["price_y"], table["price_x"], params)
     print(f"{pair} {tf}: {diag.verdict} — {diag.describe()}")
-    res = analytics.backtest(table, fee_bps=args.fee_bps, notional=args.notional, bar_seconds=BAR_SECONDS[tf])
+    res = analytics.backtest(table, fee_bps=args.fee_bps, notional=args.notional, bar_seconds=tf.bar_seconds)
     files[export_name("backtest_trades", pair, tf, table.index)] = to_csv(res.trades.set_index("entry_time"), "entry_time")
     files[export_name("backtest_equity", pair, tf, table.index)] = to_csv(res.equity)
     for name, text in files.items():
@@ -98,7 +99,8 @@ def _dataset_symbols(store: DatasetStore, dataset: str) -> list[str]:
 
 def cmd_walkforward(args: argparse.Namespace, store: DatasetStore) -> int:
     params = analytics.PairParams(method=args.method, log_prices=not args.raw_prices, formation_bars=args.formation_bars)
-    frame = dataset_pair_frame(store, args.dataset, args.y.upper(), args.x.upper(), args.timeframe, params)[["close_y", "close_x"]].dropna()
+    frame = pair_frame(DatasetBars(store, args.dataset), args.y.upper(), args.x.upper(), Timeframe.parse(args.timeframe),
+                       params).frame[["close_y", "close_x"]].dropna()
     kalman = [(d, v) for d in _floats(args.kalman_deltas) for v in _floats(args.kalman_ves)] if args.method == "Kalman" and args.kalman_deltas else []
     grid = analytics.parameter_grid(params, windows=[int(w) for w in _floats(args.windows)], entries=_floats(args.entries),
                                     exits=_floats(args.exits), kalman=kalman)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from urllib.parse import urlparse
 
 from alerts.destinations import DestinationError, check_destination, mask_url
+from pairs.timeframe import BAR_TIMEFRAMES
 
 __all__ = ["COMPARISONS", "COMPARISON_LABELS", "METRICS", "METRIC_LABELS", "AlertRule", "RuleError", "RuleState", "RuleStore", "step"]
 
@@ -39,7 +40,6 @@ SYMBOL_METRICS = ("price", "volume_z", "volume_ratio", "staleness_s")
 METRICS = PAIR_METRICS + SYMBOL_METRICS
 COMPARISONS = (">", "<", "crosses_above", "crosses_below", "abs_gt")
 SEVERITIES = ("info", "warning", "critical")
-TIMEFRAMES = ("1s", "1m", "5m")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
@@ -95,8 +95,8 @@ class AlertRule:
                 raise RuleError(f"method: {r.method!r} is not OLS, Kalman or Huber")
         elif not _SYMBOL.match(r.symbol):
             raise RuleError(f"symbol: the metric {r.metric} needs one symbol (e.g. BTCUSDT)")
-        if r.timeframe not in TIMEFRAMES:
-            raise RuleError(f"timeframe: {r.timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+        if r.timeframe not in BAR_TIMEFRAMES:
+            raise RuleError(f"timeframe: {r.timeframe!r} is not one of {', '.join(BAR_TIMEFRAMES)}")
         if not 3 <= int(r.window) <= 5000:
             raise RuleError("window: must be between 3 and 5000 bars")
         if r.severity not in SEVERITIES:

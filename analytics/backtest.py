@@ -36,11 +36,12 @@ import numpy as np
 import pandas as pd
 
 from analytics import _kernels
-from analytics._validate import ArrayLike, as_series
 from analytics.costs import CostModel, funding_by_bar
+from analytics.params import table_params
+from analytics.positions import UNSET, _Unset, positions
 from analytics.stats import SECONDS_PER_YEAR
 
-__all__ = ["BacktestResult", "backtest", "check_thresholds", "positions", "sharpe_ratio", "target_positions"]
+__all__ = ["BacktestResult", "backtest", "sharpe_ratio"]
 
 TRADE_COLUMNS = [
     "entry_time", "exit_time", "side", "beta", "qty_y", "qty_x", "entry_price_y", "entry_price_x",
@@ -49,7 +50,6 @@ TRADE_COLUMNS = [
 ]
 REASONS = {_kernels.ENTRY: "entry", _kernels.EXIT: "exit", _kernels.STOP: "stop"}
 MIN_ANNUALISE_S = 86_400.0
-_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -59,73 +59,6 @@ class BacktestResult:
     trades: pd.DataFrame
     equity: pd.DataFrame
     summary: dict[str, object]
-
-
-def check_thresholds(entry: float, exit: float, stop: float | None) -> None:
-    if not entry > 0:
-        raise ValueError(f"entry must be > 0, got {entry}")
-    if not -entry < exit < entry:
-        raise ValueError(f"exit must lie strictly between -entry and entry, got {exit}")
-    if stop is not None and not stop > entry:
-        raise ValueError(f"stop must be > entry ({entry}), got {stop}")
-
-
-def target_positions(z: ArrayLike, entry: float = 2.0, exit: float = 0.0, stop: float | None = None) -> pd.Series:
-    """Desired position from ``z`` alone (+1 long, -1 short, 0 flat): exits on z itself, no beta guard.
-
-    The same kernel as :func:`positions`, for a bare z series; NaN z keeps the
-    previous position.
-    """
-    zs = as_series(z, "z")
-    check_thresholds(entry, exit, stop)
-    zv = zs.to_numpy()
-    one = np.ones(len(zv))
-    pos, _ = _kernels.positions_kernel(
-        zv, one, one, one, one, one, one, float(entry), float(exit), math.inf if stop is None else float(stop), False, -math.inf, math.inf,
-    )
-    return pd.Series(pos, index=zs.index, name="signal")
-
-
-def _table_params(table: pd.DataFrame):
-    from analytics.pair import table_params  # pair.py imports this module
-
-    return table_params(table)
-
-
-def positions(
-    table: pd.DataFrame,
-    params=None,
-    entry: float | None = None,
-    exit: float | None = None,
-    stop: float | None | object = _UNSET,
-    exit_on: str | None = None,
-) -> tuple[pd.Series, np.ndarray]:
-    """Position after each bar of a pair table by the one rule (module docstring).
-
-    Parameters default to ``params`` (else ``table.attrs["params"]``); ``entry``,
-    ``exit``, ``stop`` and ``exit_on`` override them. Returns ``(signal,
-    reason_codes)``.
-    """
-    p = params if params is not None else _table_params(table)
-    entry_v = float(p.entry if entry is None else entry)
-    exit_v = float(p.exit if exit is None else exit)
-    stop_v = p.stop if stop is _UNSET else stop
-    check_thresholds(entry_v, exit_v, stop_v)  # type: ignore[arg-type]
-    rule = p.exit_on if exit_on is None else exit_on
-    if rule not in ("held", "signal"):
-        raise ValueError("exit_on must be 'held' or 'signal'")
-    py, px = table["price_y"].to_numpy(dtype=float), table["price_x"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y, x = (np.log(py), np.log(px)) if p.log_prices else (py, px)
-    beta_used = table["beta"].shift(1).to_numpy(dtype=float)
-    alpha_used = table["alpha"].shift(1).to_numpy(dtype=float)
-    pos, why = _kernels.positions_kernel(
-        table["zscore"].to_numpy(dtype=float), y, x, beta_used, alpha_used,
-        table["spread_mean"].to_numpy(dtype=float), table["spread_std"].to_numpy(dtype=float),
-        entry_v, exit_v, math.inf if stop_v is None else float(stop_v), rule == "held",  # type: ignore[arg-type]
-        float(p.beta_min), float(p.beta_max),
-    )
-    return pd.Series(pos, index=table.index, name="signal"), why
 
 
 def _elapsed_seconds(index: pd.Index, n: int, bar_seconds: float | None) -> float:
@@ -335,7 +268,7 @@ def backtest(
     table: pd.DataFrame,
     entry: float | None = None,
     exit: float | None = None,
-    stop: float | None | object = _UNSET,
+    stop: float | None | _Unset = UNSET,
     fee_bps: float = 2.0,
     notional: float = 10_000.0,
     exit_on: str | None = None,
@@ -368,7 +301,7 @@ def backtest(
     volume_y, volume_x
         Bar volumes (base units) on the table's index, for the participation slippage model.
     """
-    params = _table_params(table)
+    params = table_params(table)
     if not notional > 0 or fee_bps < 0:
         raise ValueError("notional must be > 0 and fee_bps >= 0")
     model = (costs if costs is not None else CostModel(fee_bps=fee_bps)).validate()

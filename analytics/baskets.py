@@ -33,8 +33,9 @@ import scipy.linalg
 from statsmodels.tsa.coint_tables import c_sja, c_sjt
 
 from analytics import _kernels
-from analytics.backtest import BacktestResult, _bar_ms, _equity_frame, _simulate, _summary, check_thresholds
+from analytics.backtest import BacktestResult, _bar_ms, _equity_frame, _simulate, _summary
 from analytics.costs import CostModel, funding_by_bar
+from analytics.params import check_thresholds
 from analytics.signals import spread_moments
 
 __all__ = ["JohansenResult", "backtest_basket", "basket_table", "johansen"]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._validate import ArrayLike, aligned_pair
+from analytics.params import PairParams
 from analytics.stationarity import adf, engle_granger, half_life, hurst
 
 __all__ = ["MIN_DIAGNOSTIC_BARS", "VERDICTS", "PairDiagnostics", "pair_diagnostics"]
@@ -123,7 +124,8 @@ def _empty(n: int, space: str, start, end) -> PairDiagnostics:
     return PairDiagnostics(n, start, end, space, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, VERDICTS[2])
 
 
-def pair_diagnostics(price_y: ArrayLike, price_x: ArrayLike, params=None, formation_bars: int | None = None) -> PairDiagnostics:
+def pair_diagnostics(price_y: ArrayLike, price_x: ArrayLike, params: PairParams | None = None,
+                     formation_bars: int | None = None) -> PairDiagnostics:
     """Engle-Granger diagnostic of the pair on its formation window (see the module docstring).
 
     Parameters
@@ -142,8 +144,6 @@ def pair_diagnostics(price_y: ArrayLike, price_x: ArrayLike, params=None, format
         ``verdict = "not enough data"`` (and NaN numbers) with fewer than
         :data:`MIN_DIAGNOSTIC_BARS` bars or a constant leg.
     """
-    from analytics.pair import PairParams
-
     params = params if params is not None else PairParams()
     ys, xs = aligned_pair(price_y, price_x)
     ok = np.isfinite(ys.to_numpy()) & np.isfinite(xs.to_numpy())

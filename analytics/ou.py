@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
-from scipy.special import erfi
+from scipy.special import dawsn, erfi
 
 from analytics._validate import ArrayLike, as_series
 from analytics.stats import SECONDS_PER_YEAR
@@ -130,9 +130,9 @@ def bertram_bands(fit: OUFit, cost: float) -> BertramBands:
         raise ValueError("Bertram's bands need a positive round-trip cost: without one the optimum is a zero-width band")
     k = math.sqrt(fit.theta) / fit.sigma
 
-    def g(v: float) -> float:  # the first-order condition, scaled by e^{-(vk)^2} to stay finite
+    def g(v: float) -> float:  # the first-order condition times e^{-(vk)^2}: Erfi(z) e^{-z²} = 2 D(z) / √π (Dawson's D, finite everywhere)
         z = v * k
-        return float(erfi(z)) * math.exp(-z * z) - (2 * v - cost) * k / math.sqrt(math.pi)
+        return 2.0 * float(dawsn(z)) / math.sqrt(math.pi) - (2 * v - cost) * k / math.sqrt(math.pi)
 
     lo = cost / 2 + 1e-12 / k
     hi = max(lo * 2, 1.0 / k)

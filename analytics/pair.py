@@ -7,140 +7,23 @@ such table up to one row per minute. Same inputs, same numbers, wherever called.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
-from analytics.backtest import check_thresholds, positions
-from analytics.kalman import KALMAN_INIT_BARS, KALMAN_MIN_FIT_BARS, kalman_calibrated
+from analytics.kalman import kalman_calibrated
+from analytics.params import PairParams
+from analytics.positions import positions
 from analytics.regression import rolling_huber, rolling_ols
-from analytics.signals import Z_METHODS, rolling_correlation, spread, spread_moments
+from analytics.signals import rolling_correlation, spread, spread_moments
 from analytics.stats import scaled_log_returns
 
-__all__ = [
-    "EXIT_RULES", "HEDGE_METHODS", "PairParams", "hedge_for", "minute_stats", "pair_analytics", "pair_table", "stale_rows",
-    "warmup_bars",
-]
+__all__ = ["PAIR_COLUMNS", "hedge_for", "minute_stats", "pair_analytics", "pair_table", "stale_rows"]
 
-HEDGE_METHODS = ("OLS", "Kalman", "Huber")
-EXIT_RULES = ("held", "signal")
 PAIR_COLUMNS = [
     "price_y", "price_x", "alpha", "beta", "beta_std", "spread", "spread_mean", "spread_std", "zscore", "correlation", "stale", "signal",
 ]
-
-
-@dataclass(frozen=True)
-class PairParams:
-    """How to turn two price series into a signal.
-
-    Attributes
-    ----------
-    window
-        Bars of the rolling hedge (OLS/Huber) and of the rolling correlation.
-    z_window
-        Bars of the z-score's mean/std (default: ``window``); ``z_method``
-        ``"rolling"`` (equal weights) or ``"ewma"`` (span ``z_window``).
-    method
-        Hedge: ``"OLS"``, ``"Kalman"`` or ``"Huber"``.
-    log_prices
-        Regress log prices (hedge in return space: beta is a value ratio)
-        instead of raw prices (beta in units of x per unit of y). The whole
-        table, its diagnostics and the backtest follow this one choice.
-    formation_bars
-        Bars of the formation window: the fixed hedge that
-        :func:`analytics.pair_diagnostics` tests, and the trailing bars each
-        Kalman maximum-likelihood fit uses.
-    kalman_delta, kalman_obs_var
-        Fixed Kalman ``δ`` and ``Ve`` (in the regressed price units); both None
-        (default): estimated by maximum likelihood (:mod:`analytics.kalman`).
-    huber_epsilon
-        Huber's tuning constant.
-    entry, exit, stop
-        Enter beyond ``±entry``, exit at ``exit``, optional stop at ``|z| >= stop``.
-    exit_on
-        ``"held"`` (default): exits and stops judge the spread the position
-        holds (hedge and z-normalisation frozen at entry); ``"signal"``: the
-        current z (whose hedge keeps moving while the legs do not).
-    beta_min, beta_max
-        Entries need ``beta_min < beta < beta_max`` (default ``beta > 0``: a
-        negative hedge would put both legs on the same side).
-    stale_after_s
-        A bar where a leg has had no trade for longer than this (seconds) is
-        stale: no z and no new signal there.
-    """
-
-    window: int = 100
-    method: str = "OLS"
-    log_prices: bool = True
-    kalman_delta: float | None = None
-    kalman_obs_var: float | None = None
-    huber_epsilon: float = 1.345
-    entry: float = 2.0
-    exit: float = 0.0
-    stop: float | None = None
-    z_window: int | None = None
-    z_method: str = "rolling"
-    formation_bars: int = 2000
-    exit_on: str = "held"
-    beta_min: float = 0.0
-    beta_max: float = math.inf
-    stale_after_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.method not in HEDGE_METHODS:
-            raise ValueError(f"method must be one of {HEDGE_METHODS}, got {self.method!r}")
-        if int(self.window) != self.window or self.window < 3:
-            raise ValueError(f"window must be an integer >= 3, got {self.window}")
-        if self.z_window is not None and (int(self.z_window) != self.z_window or self.z_window < 3):
-            raise ValueError(f"z_window must be an integer >= 3, got {self.z_window}")
-        if self.z_method not in Z_METHODS:
-            raise ValueError(f"z_method must be one of {Z_METHODS}, got {self.z_method!r}")
-        if int(self.formation_bars) != self.formation_bars or self.formation_bars < 50:
-            raise ValueError(f"formation_bars must be an integer >= 50, got {self.formation_bars}")
-        if (self.kalman_delta is None) != (self.kalman_obs_var is None):
-            raise ValueError("give both kalman_delta and kalman_obs_var, or neither (maximum likelihood)")
-        if self.kalman_delta is not None and not 0 < self.kalman_delta < 1:
-            raise ValueError(f"kalman_delta must be in (0, 1), got {self.kalman_delta}")
-        if self.kalman_obs_var is not None and not self.kalman_obs_var > 0:
-            raise ValueError(f"kalman_obs_var must be > 0, got {self.kalman_obs_var}")
-        if self.exit_on not in EXIT_RULES:
-            raise ValueError(f"exit_on must be one of {EXIT_RULES}, got {self.exit_on!r}")
-        if not self.beta_min < self.beta_max:
-            raise ValueError(f"beta_min ({self.beta_min}) must be below beta_max ({self.beta_max})")
-        if not self.stale_after_s > 0:
-            raise ValueError(f"stale_after_s must be > 0, got {self.stale_after_s}")
-        check_thresholds(self.entry, self.exit, self.stop)
-
-    @property
-    def zscore_window(self) -> int:
-        return int(self.z_window or self.window)
-
-    @property
-    def price_space(self) -> str:
-        return "log" if self.log_prices else "raw"
-
-    @property
-    def kalman_fitted(self) -> bool:
-        """True when the Kalman δ/Ve are estimated (maximum likelihood), not fixed."""
-        return self.kalman_delta is None
-
-
-def warmup_bars(params: PairParams) -> int:
-    """Bars a pair needs before the first z-score exists (exactly what :func:`pair_analytics` needs).
-
-    OLS/Huber: the hedge's first fit ends at bar ``window - 1``, the first
-    out-of-sample spread is bar ``window``, and the z-score needs ``z_window``
-    spreads before it: ``window + z_window + 1`` bars. Kalman: the first
-    maximum-likelihood fit (``KALMAN_MIN_FIT_BARS``, at most ``formation_bars``)
-    or the ``KALMAN_INIT_BARS`` initialisation bars when δ/Ve are fixed, plus one.
-    """
-    if params.method == "Kalman":
-        if params.kalman_fitted:
-            return min(KALMAN_MIN_FIT_BARS, params.formation_bars) + 1
-        return KALMAN_INIT_BARS + 1
-    return params.window + params.zscore_window + 1
 
 
 def hedge_for(y: pd.Series, x: pd.Series, params: PairParams) -> pd.DataFrame:
@@ -248,14 +131,6 @@ def pair_analytics(
             if len(fitted) else {}
         )
     return out
-
-
-def table_params(table: pd.DataFrame) -> PairParams:
-    """The :class:`PairParams` a :func:`pair_analytics` table was built with."""
-    p = table.attrs.get("params")
-    if p is None:
-        raise ValueError("the table has no parameters: build it with analytics.pair_analytics")
-    return p if isinstance(p, PairParams) else PairParams(**p)
 
 
 def stale_rows(frame: pd.DataFrame, params: PairParams) -> np.ndarray:

@@ -15,8 +15,10 @@ statsmodels ``coint``), then applies, in order:
   ``stability_p``) in *each half* of the formation window — a relation that
   only held in one half is a regime, not a pair.
 
-``flagged`` = q < ``q_level`` and stable. All on the formation window (the last
-``formation_bars`` bars where every tested symbol has a bar); nothing here looks
+``flagged`` = q < ``q_level`` and stable. Each pair is tested on its own
+formation window — the last ``formation_bars`` bars where *both* of its legs have a
+price (``n_bars``; a recently listed symbol shortens only its own pairs, and says
+so in ``note``) — pairs sharing a window run in one batch. Nothing here looks
 beyond the data it is given.
 """
 
@@ -28,7 +30,7 @@ from statsmodels.tsa.adfvalues import mackinnonp
 
 from analytics._eg_batch import default_maxlag, eg_batch
 from analytics.diagnostics import MIN_DIAGNOSTIC_BARS
-from analytics.scanner import fdr_qvalues
+from analytics.multitest import fdr_qvalues
 
 __all__ = ["UNIVERSE_COLUMNS", "engle_granger_batch", "scan_universe"]
 
@@ -65,6 +67,23 @@ def _half_lives(series: np.ndarray, ys: np.ndarray, xs: np.ndarray, beta: np.nda
     return np.where(phi >= 0, np.inf, np.where(phi > -1, hl, np.nan))  # as analytics.half_life
 
 
+def _tail_starts(values: np.ndarray) -> np.ndarray:
+    """Per symbol (row of ``values``, symbols × time): the first column from which every later one is
+    finite — the start of its unbroken run of prices up to the last bar (the length when the last is NaN)."""
+    bad = ~np.isfinite(values[:, ::-1])
+    n = values.shape[1]
+    last_bad = n - 1 - bad.argmax(axis=1)
+    return np.where(bad.any(axis=1), last_bad + 1, 0).astype(np.int64)
+
+
+def _eg_both(series: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Engle-Granger of each pair both ways, on the rows of ``series`` the pairs use (the others may hold NaN)."""
+    used, inv = np.unique(np.concatenate([ia, ib]), return_inverse=True)
+    sub = np.ascontiguousarray(series[used])
+    ja, jb = inv[: len(ia)], inv[len(ia):]
+    return engle_granger_batch(sub, ja, jb), engle_granger_batch(sub, jb, ja)
+
+
 def scan_universe(
     closes: pd.DataFrame,
     formation_bars: int = 2000,
@@ -82,7 +101,10 @@ def scan_universe(
     closes
         Raw close prices on one time index (NaN where a symbol has no bar).
     formation_bars
-        The most recent rows where every tested symbol has a bar.
+        Each pair is tested on its own last ``formation_bars`` rows where both legs have a
+        price (``n_bars`` says how many it got): a symbol listed recently shortens only
+        its own pairs' windows, never the others'. A pair whose window has fewer than
+        ``min_bars`` rows is listed with the reason, untested.
     quote_volume
         Per symbol, the traded quote volume the liquidity filter compares with ``min_quote_volume``.
 
@@ -98,61 +120,82 @@ def scan_universe(
             v = float(quote_volume.get(s, np.nan))
             if not v >= min_quote_volume:
                 notes[s] = f"illiquid: quote volume {v:,.0f} < {min_quote_volume:,.0f}"
-    window = closes[[s for s in symbols if s not in notes]]
-    window = window.dropna(axis=1, thresh=min(len(window), formation_bars) // 2)  # nearly empty columns leave
-    for s in symbols:
-        if s not in window.columns and s not in notes:
-            notes[s] = "too few bars"
-    window = window.dropna().iloc[-formation_bars:]
-    if log_prices and len(window.columns):
-        positive = (window > 0).all()
-        for s in window.columns[~positive]:
+    prices = closes[[s for s in symbols if s not in notes]].astype(float)
+    if log_prices and len(prices.columns):
+        positive = ((prices > 0) | prices.isna()).all()
+        for s in prices.columns[~positive]:
             notes[s] = "non-positive price: no log"
-        window = np.log(window.loc[:, positive])
-    tested = list(window.columns) if len(window) >= min_bars else []
-    if len(window) < min_bars:
-        for s in window.columns:
-            notes.setdefault(s, f"only {len(window)} common bars (< {min_bars})")
-    idx = {s: i for i, s in enumerate(tested)}
+        prices = np.log(prices.loc[:, positive])
+    values = prices.to_numpy(dtype=float).T.copy()  # symbols × time
+    n_rows = values.shape[1]
+    starts = _tail_starts(values) if len(prices.columns) else np.zeros(0, dtype=np.int64)
+    for s, first in zip(prices.columns, starts, strict=True):
+        if n_rows - first < min_bars:
+            notes[s] = f"too few bars ({n_rows - first:,} with a price up to the last bar, < {min_bars})"
+    idx = {s: i for i, s in enumerate(prices.columns)}
     pairs = [(a, b) for i, a in enumerate(symbols) for b in symbols[i + 1 :]]
     rows = pd.DataFrame({"y": [a for a, _ in pairs], "x": [b for _, b in pairs]})
     for c in UNIVERSE_COLUMNS[2:]:
         rows[c] = np.nan
-    rows["note"] = ["; ".join(f"{s}: {notes[s]}" for s in (a, b) if s in notes) for a, b in pairs]
-    rows["n_bars"] = len(window) if tested else 0
+    rows["n_bars"] = 0
     rows["flagged"] = False
     rows["stable"] = False
-    ok = np.array([a in idx and b in idx for a, b in pairs], dtype=bool)
-    if ok.any():
-        series = window.to_numpy().T.copy()
-        ia = np.array([idx[a] for a, _ in np.array(pairs, dtype=object)[ok]])
-        ib = np.array([idx[b] for _, b in np.array(pairs, dtype=object)[ok]])
-        fwd = engle_granger_batch(series, ia, ib)
-        rev = engle_granger_batch(series, ib, ia)
-        pick_fwd = (fwd["statistic"].to_numpy() <= rev["statistic"].to_numpy())
-        best = pd.DataFrame({c: np.where(pick_fwd, fwd[c].to_numpy(), rev[c].to_numpy()) for c in fwd.columns})
-        ys = np.where(pick_fwd, ia, ib)
-        xs = np.where(pick_fwd, ib, ia)
-        sub = rows.loc[ok].copy()
-        sub["y"] = [tested[i] for i in ys]
-        sub["x"] = [tested[i] for i in xs]
-        sub["pvalue"] = np.maximum(fwd["pvalue"].to_numpy(), rev["pvalue"].to_numpy())
-        sub["pvalue_y_on_x"] = best["pvalue"].to_numpy()
-        sub["pvalue_x_on_y"] = np.where(pick_fwd, rev["pvalue"].to_numpy(), fwd["pvalue"].to_numpy())
-        sub["beta"] = best["beta"].to_numpy()
-        sub["half_life_bars"] = _half_lives(series, ys, xs, best["beta"].to_numpy(), best["alpha"].to_numpy())
-        rows.loc[ok, sub.columns] = sub
+    listed = np.array([a in idx and b in idx for a, b in pairs], dtype=bool)
+    ia_all = np.array([idx.get(a, -1) for a, _ in pairs], dtype=np.int64)
+    ib_all = np.array([idx.get(b, -1) for _, b in pairs], dtype=np.int64)
+    window_first = np.full(len(pairs), n_rows, dtype=np.int64)
+    if listed.any():
+        window_first[listed] = np.maximum(np.maximum(starts[ia_all[listed]], starts[ib_all[listed]]), n_rows - formation_bars)
+    n_bars = np.maximum(0, n_rows - window_first)
+    rows["n_bars"] = n_bars
+    pair_notes = []
+    for k, (a, b) in enumerate(pairs):
+        why = [f"{s}: {notes[s]}" for s in (a, b) if s in notes]
+        if not why and listed[k] and n_bars[k] < min(formation_bars, n_rows):
+            late = [s for s in (a, b) if starts[idx[s]] == window_first[k]]
+            if n_bars[k] < min_bars:
+                why.append(f"only {n_bars[k]:,} bars with both prices (< {min_bars}): " + (", ".join(late) or "gaps") + " too short")
+            else:
+                why.append(f"window {n_bars[k]:,} of {min(formation_bars, n_rows):,} bars: {', '.join(late) or 'a leg'} has no earlier prices")
+        pair_notes.append("; ".join(why))
+    rows["note"] = pair_notes
+    testable = listed & (n_bars >= min_bars)
+    fwd_p = np.full(len(pairs), np.nan)
+    rev_p = np.full(len(pairs), np.nan)
+    pick_fwd = np.ones(len(pairs), dtype=bool)
+    beta = np.full(len(pairs), np.nan)
+    alpha = np.full(len(pairs), np.nan)
+    hl = np.full(len(pairs), np.nan)
+    for w in np.unique(window_first[testable]):  # one compiled batch per distinct window
+        members = np.flatnonzero(testable & (window_first == w))
+        series = values[:, int(w):]
+        ia, ib = ia_all[members], ib_all[members]
+        fwd, rev = _eg_both(series, ia, ib)
+        pf = fwd["statistic"].to_numpy() <= rev["statistic"].to_numpy()
+        fwd_p[members], rev_p[members], pick_fwd[members] = fwd["pvalue"].to_numpy(), rev["pvalue"].to_numpy(), pf
+        b_ = np.where(pf, fwd["beta"].to_numpy(), rev["beta"].to_numpy())
+        a_ = np.where(pf, fwd["alpha"].to_numpy(), rev["alpha"].to_numpy())
+        beta[members], alpha[members] = b_, a_
+        hl[members] = _half_lives(series, np.where(pf, ia, ib), np.where(pf, ib, ia), b_, a_)
+    swap = testable & ~pick_fwd
+    rows.loc[swap, ["y", "x"]] = rows.loc[swap, ["x", "y"]].to_numpy()
+    rows["pvalue"] = np.maximum(fwd_p, rev_p)
+    rows["pvalue_y_on_x"] = np.where(pick_fwd, fwd_p, rev_p)
+    rows["pvalue_x_on_y"] = np.where(pick_fwd, rev_p, fwd_p)
+    rows["beta"] = beta
+    rows["half_life_bars"] = hl
     rows["qvalue"] = fdr_qvalues(rows["pvalue"].to_numpy())
     cand = np.flatnonzero(rows["qvalue"].to_numpy() < q_level)
-    if len(cand):  # stability: each half of the window on its own, both directions
-        series = window.to_numpy().T.copy()
-        half = series.shape[1] // 2
-        ia = np.array([idx[v] for v in rows["y"].to_numpy()[cand]])
-        ib = np.array([idx[v] for v in rows["x"].to_numpy()[cand]])
-        for col, part in (("pvalue_first_half", series[:, :half]), ("pvalue_second_half", series[:, half:])):
-            part = np.ascontiguousarray(part)
-            p = np.maximum(engle_granger_batch(part, ia, ib)["pvalue"].to_numpy(), engle_granger_batch(part, ib, ia)["pvalue"].to_numpy())
-            rows.loc[cand, col] = p
+    if len(cand):  # stability: each half of each pair's own window, both directions
+        ys = np.array([idx[v] for v in rows["y"].to_numpy()[cand]])
+        xs = np.array([idx[v] for v in rows["x"].to_numpy()[cand]])
+        for w in np.unique(window_first[cand]):
+            sel = np.flatnonzero(window_first[cand] == w)
+            series = values[:, int(w):]
+            half = series.shape[1] // 2
+            for col, part in (("pvalue_first_half", series[:, :half]), ("pvalue_second_half", series[:, half:])):
+                f, r = _eg_both(part, ys[sel], xs[sel])
+                rows.loc[cand[sel], col] = np.maximum(f["pvalue"].to_numpy(), r["pvalue"].to_numpy())
         stable = (rows.loc[cand, "pvalue_first_half"] < stability_p) & (rows.loc[cand, "pvalue_second_half"] < stability_p)
         rows.loc[cand, "stable"] = stable.to_numpy()
         rows.loc[cand, "flagged"] = stable.to_numpy()

@@ -44,7 +44,8 @@ from scipy import stats as sps
 
 from analytics.backtest import backtest, sharpe_ratio
 from analytics.costs import CostModel
-from analytics.pair import PairParams, pair_analytics
+from analytics.pair import pair_analytics
+from analytics.params import PairParams
 
 __all__ = ["WalkForwardResult", "deflated_sharpe", "expected_max_sharpe", "parameter_grid", "walk_forward"]
 

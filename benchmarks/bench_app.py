@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 import analytics
 from benchmarks.harness import Row, median_time
-from server import pipeline
+from pairs import LiveBars, Timeframe, pair_view
 from storage.store import TickStore
 from storage.ticks import BATCH_DTYPE, TickBatch
 from ui import charts
@@ -41,11 +41,13 @@ def bench_live_refresh(quick: bool) -> list[Row]:
         store.write(_leg("BTCUSDT", 2, start, n, 90000.0))
         params = analytics.PairParams(window=100)
         cache: dict = {}
+        end_ms = start + 86_400_000
+        source = LiveBars(store, lambda: ("ETHUSDT", "BTCUSDT"), clock=lambda: end_ms)
 
         def refresh() -> pd.DataFrame:
-            pf = pipeline.pair_frame(store, "ETHUSDT", "BTCUSDT", "1s")
-            table = pipeline.compute_table(pf, params, cache)
-            pipeline.spread_diagnostics(table)
+            view = pair_view(source, "ETHUSDT", "BTCUSDT", Timeframe.S1, params, 60.0, cache)
+            table = view.table
+            assert table is not None
             charts.to_json(charts.zscore_figure(charts.decimate(table, 3000), 2.0, 0.0, "bench"))
             return table
 
@@ -66,7 +68,7 @@ def bench_live_refresh(quick: bool) -> list[Row]:
     specs = all_specs()
     alt = median_time(lambda: [go.Figure(f).to_json() for f in specs], repeat=3)
     return [
-        Row(f"live refresh, {rows:,} 1s bars per leg (bars, OLS, z, corr, ADF, z chart)", t, "-", None, "budget 150 ms"),
+        Row(f"live refresh, {rows:,} 1s bars per leg (bars, OLS, z, corr, EG diagnostic, tiles, z chart)", t, "-", None, "budget 150 ms"),
         Row("5 live chart specs, 3,000 points: dict + orjson", ours, "plotly graph_objects Figure(spec).to_json()", alt),
     ]
 

@@ -32,6 +32,20 @@ class BackfillError(RuntimeError):
         self.retryable = retryable
         self.status = status
 
+    def plain(self) -> str:
+        """What failed, in words a user reads (never a URL or an exception name)."""
+        if self.status == 404:
+            return "Binance has no such data (HTTP 404)"
+        if self.status == 451:
+            return "Binance refuses requests from this location (HTTP 451)"
+        if self.status in (429, 418):
+            return f"Binance is rate-limiting this server (HTTP {self.status})"
+        if self.status is not None and 400 <= self.status < 500:
+            return f"Binance refused the request (HTTP {self.status})"
+        if str(self) == "stopped":
+            return "the server is shutting down"
+        return "Binance could not be reached"
+
 
 @dataclass
 class RestResult:

@@ -32,13 +32,11 @@ from starlette.routing import Route
 
 import analytics
 from analytics.ou import round_trip_cost
+from pairs import BAR_TIMEFRAMES, TIMEFRAMES, Timeframe, closes_matrix, compute_table, export_name, pair_frame, to_csv
 from server import runtime
-from server.pipeline import closes_matrix, compute_table, export_name, pair_frame, to_csv
 
 __all__ = ["api_routes", "health", "metrics_text"]
 
-TIMEFRAMES = ("1s", "1m", "5m")
-PAIR_TIMEFRAMES = ("tick", "1s", "1m", "5m")
 MAX_ROWS = 500_000
 
 
@@ -237,6 +235,18 @@ def _choice(q: dict[str, str], name: str, choices: tuple[str, ...], default: str
     return v
 
 
+def _timeframe(q: dict[str, str], allowed: tuple[Timeframe, ...], default: Timeframe | None = None) -> Timeframe:
+    raw = q.get("timeframe")
+    if raw is None:
+        if default is None:
+            raise ApiError(f"timeframe: required, one of {', '.join(allowed)}")
+        return default
+    try:
+        return Timeframe.parse(raw, allowed)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
+
+
 def _int(q: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = q.get(name)
     if raw is None:
@@ -291,9 +301,9 @@ def _frame_json(df: pd.DataFrame, index_label: str, meta: dict[str, Any]) -> dic
 
 def bars_response(rt: runtime.Runtime, q: dict[str, str]) -> Response:
     sym = _symbol(rt, q, "symbol")
-    tf = _choice(q, "timeframe", TIMEFRAMES)
+    tf = _timeframe(q, BAR_TIMEFRAMES)
     fmt = _choice(q, "format", ("json", "csv"), "json")
-    bars = rt.store.bars(sym, tf, as_of_ms=int(time.time() * 1000))
+    bars = rt.bars.bars(sym, tf)
     bars = _window(bars, _time_param(q, "start"), _time_param(q, "end"))
     if fmt == "csv":
         return Response(to_csv(bars), media_type="text/csv; charset=utf-8",
@@ -302,17 +312,9 @@ def bars_response(rt: runtime.Runtime, q: dict[str, str]) -> Response:
 
 
 def pair_params(q: dict[str, str]) -> analytics.PairParams:
-    method = _choice(q, "method", analytics.HEDGE_METHODS, "OLS")
-    delta, ve = _float(q, "kalman_delta", None), _float(q, "kalman_obs_var", None)
+    """:meth:`analytics.PairParams.from_query` of the request (the one codec), a 400 naming the parameter otherwise."""
     try:
-        return analytics.PairParams(
-            window=_int(q, "window", 100, 3, 5000), z_window=_int(q, "z_window", 0, 0, 5000) or None,
-            z_method=_choice(q, "z_method", ("rolling", "ewma"), "rolling"), method=method,
-            log_prices=q.get("log_prices", "1") not in ("0", "false"), kalman_delta=delta, kalman_obs_var=ve,
-            entry=_float(q, "entry", 2.0), exit=_float(q, "exit", 0.0), stop=_float(q, "stop", None),
-            formation_bars=_int(q, "formation_bars", 2000, 100, 50_000),
-            exit_on=_choice(q, "exit_on", analytics.EXIT_RULES, "held"),
-        )
+        return analytics.PairParams.from_query(q)
     except ValueError as exc:
         raise ApiError(str(exc)) from None
 
@@ -321,10 +323,10 @@ def pair_response(rt: runtime.Runtime, q: dict[str, str]) -> Response:
     y, x = _symbol(rt, q, "y"), _symbol(rt, q, "x")
     if y == x:
         raise ApiError("x: must differ from y")
-    tf = _choice(q, "timeframe", PAIR_TIMEFRAMES, "1m")
+    tf = _timeframe(q, TIMEFRAMES, Timeframe.M1)
     fmt = _choice(q, "format", ("json", "csv"), "json")
     params = pair_params(q)
-    pf = pair_frame(rt.store, y, x, tf, params)
+    pf = pair_frame(rt.bars, y, x, tf, params)
     if pf.rows < 3:
         raise ApiError(f"only {pf.rows} aligned {tf} bars for {y}/{x} so far", 409)
     table = compute_table(pf, params)
@@ -363,9 +365,9 @@ def pair_research(table: pd.DataFrame, params: analytics.PairParams, fee_bps: fl
 
 
 def scan_response(rt: runtime.Runtime, q: dict[str, str]) -> Response:
-    tf = _choice(q, "timeframe", TIMEFRAMES, "1m")
+    tf = _timeframe(q, BAR_TIMEFRAMES, Timeframe.M1)
     formation = _int(q, "formation_bars", 2000, 100, 50_000)
-    closes = closes_matrix(rt.store, tuple(rt.universe.recorded()), tf)
+    closes = closes_matrix(rt.bars, rt.bars.symbols(), tf)
     if closes.shape[1] < 2:
         raise ApiError("the scan needs bars of at least two recorded symbols", 409)
     try:

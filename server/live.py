@@ -1,22 +1,25 @@
-"""Live push channel: ``/live`` (same-origin WebSocket) — ticks, KPIs and z points, no Streamlit rerun.
+"""Live push channel: ``/live`` (same-origin WebSocket) — ticks, the pair's tiles and z points, no Streamlit rerun.
 
-A browser tab subscribes to what it views (pair, timeframe, parameters). The
-hub computes each distinct subscription **once per update**, however many
-tabs view it, on one compute thread woken by new data, and sends every
-subscriber the same message:
+A browser tab subscribes to what it views (pair, timeframe, parameters in
+:meth:`analytics.PairParams.to_query` form). The hub computes each distinct
+subscription (a *topic*) **once per update**, however many tabs view it, on its
+one thread, woken by new data, and sends every subscriber the same message:
 
-* ``ticks`` — the newest trade per leg (symbol, aggregate id, price, time),
-  sent as soon as it is stored (before the heavier table work);
-* ``kpi`` — prices, z, β, spread, correlation of the newest row, its age, the
-  warm-up note while collecting;
-* ``append`` — table rows (time, z, spread) finalised since the last message,
-  and ``head``, the still-forming newest row (it replaces the previous head).
+* ``ticks`` — the newest trade per leg, the caption and the price/age tiles,
+  formatted, sent as soon as a tick is stored and at least every second (ages count);
+* ``update`` — the :class:`pairs.PairView` of the topic (tiles with their
+  colours, notes), ``append``: table rows (time, z, spread) finalised since the
+  last message, and ``head``, the still-forming newest row;
+* ``snapshot`` — to a new subscriber: the view and the last
+  :data:`SNAPSHOT_POINTS` rows (no rows while collecting: the page clears its chart).
 
-A new subscriber first gets a ``snapshot`` (the last :data:`SNAPSHOT_POINTS`
-rows). Slow clients never queue: each connection keeps only the newest
-pending message (older ones are merged into it or dropped). OLS/Huber tables
-are computed on just enough trailing bars for the newest values to equal a
-full computation; Kalman uses the whole history (its state is path dependent).
+Every message names its topic; a connection only ever receives its current
+topic's messages (a late message of the pair it left is dropped). Slow clients
+never queue: each connection keeps only the newest pending message. Bounds:
+at most :data:`MAX_CONNECTIONS` connections (then 1013 "try again later"), one
+subscription per connection (a new one replaces it), and snapshots are computed
+on the hub thread, one per connection at a time, whatever the number of
+subscribe messages — a flood of them costs no thread.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -37,14 +41,17 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import analytics
-from server.pipeline import compute_table, pair_frame
+from pairs import Timeframe, newest_caption, pair_view, price_tiles
 
-__all__ = ["SNAPSHOT_POINTS", "LiveHub", "hub", "live_routes"]
+__all__ = ["MAX_CONNECTIONS", "SNAPSHOT_POINTS", "LiveHub", "hub", "live_routes"]
 
 log = logging.getLogger(__name__)
 SNAPSHOT_POINTS = 3000
 MIN_INTERVAL_S = 0.05  # per topic: at most 20 table updates a second
-TIMEFRAMES = ("tick", "1s", "1m", "5m")
+TICKS_EVERY_S = 1.0  # a ticks message at least this often (ages keep counting on the page)
+MAX_CONNECTIONS = 64
+MAX_MESSAGE_BYTES = 4096
+_ids = count(1)
 
 
 @dataclass
@@ -54,36 +61,47 @@ class Topic:
     key: tuple
     y: str
     x: str
-    timeframe: str
+    timeframe: Timeframe
     params: analytics.PairParams
+    id: int = field(default_factory=lambda: next(_ids))
     clients: set = field(default_factory=set)
-    last_t: int | None = None  # ms: the newest finalised row already sent
+    cache: dict = field(default_factory=dict)  # pair_view's table/diagnostic cache (hub thread only)
+    last_t: int | None = None  # ms: the newest finalised row already sent (hub thread only)
     last_compute: float = 0.0
+    last_ticks_sent: float = 0.0
     cost_s: float = 0.0
     seq: int = 0
     last_ids: tuple = ()
 
 
 class _Client:
-    """A connection's single outgoing slot: a newer message merges into or replaces the pending one."""
+    """A connection's single outgoing slot: a newer message merges into or replaces the pending one.
+
+    Lives on the event loop; :meth:`offer` runs there (the hub hands messages over with
+    ``call_soon_threadsafe``) and drops a message of any topic but the client's current one.
+    """
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.pending: dict | None = None
         self.event = asyncio.Event()
         self.topic: Topic | None = None
+        self.topic_id: int | None = None  # the topic whose messages it accepts (set on the loop)
 
     def offer(self, msg: dict) -> None:
-        if self.pending is None or msg.get("type") == "snapshot":
+        if msg.get("topic") is not None and msg["topic"] != self.topic_id:
+            return  # a late message of the pair this connection left
+        if self.pending is None or msg.get("type") in ("snapshot", "error") or self.pending.get("type") == "error":
             self.pending = msg
         else:  # merge: keep the points not yet sent, take the newest everything else
             old = self.pending
-            merged = {**old, **{k: v for k, v in msg.items() if k not in ("append",)}}
-            if old.get("type") == "snapshot":
-                merged["type"] = "snapshot"
-                merged["append"] = _concat(old.get("append"), msg.get("append"))
-            else:
-                merged["append"] = _concat(old.get("append"), msg.get("append"))
+            merged = {**old, **{k: v for k, v in msg.items() if k not in ("append", "type")}}
+            merged["type"] = "snapshot" if old.get("type") == "snapshot" else msg.get("type", old.get("type"))
+            merged["append"] = _concat(old.get("append"), msg.get("append"))
+            if "view" not in msg and "view" in old:
+                merged["view"] = old["view"]
+            if "tiles" in old and "tiles" in msg:
+                merged["tiles"] = {**old["tiles"], **msg["tiles"]}
             self.pending = merged
         self.event.set()
 
@@ -112,10 +130,12 @@ class LiveHub:
         self.rt = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._topics: dict[tuple, Topic] = {}
+        self._snapshots: dict[_Client, Topic] = {}  # one pending snapshot per connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.connections = 0
         self.computes = 0
         self.messages = 0
 
@@ -142,8 +162,9 @@ class LiveHub:
             return sum(1 for t in self._topics.values() if t.clients)
 
     # -- subscriptions ----------------------------------------------------------------
-    def subscribe(self, client: _Client, y: str, x: str, timeframe: str, params: analytics.PairParams) -> Topic:
-        key = (y, x, timeframe, tuple(sorted(params.__dict__.items())))
+    def subscribe(self, client: _Client, y: str, x: str, timeframe: Timeframe, params: analytics.PairParams) -> Topic:
+        """Move ``client`` to the topic (created on first use); its snapshot follows on the hub thread."""
+        key = (y, x, timeframe.value, tuple(sorted(params.to_query().items())))
         with self._lock:
             self._unsubscribe_locked(client)
             topic = self._topics.get(key)
@@ -151,14 +172,14 @@ class LiveHub:
                 topic = self._topics[key] = Topic(key, y, x, timeframe, params)
             topic.clients.add(client)
             client.topic = topic
+            self._snapshots[client] = topic  # replaces a pending snapshot of an earlier subscription
         self._wake.set()
-        # a new subscriber needs the full picture: computed on the hub thread, sent only to it
-        threading.Thread(target=self._snapshot_for, args=(client, topic), name="live-snapshot", daemon=True).start()
         return topic
 
     def unsubscribe(self, client: _Client) -> None:
         with self._lock:
             self._unsubscribe_locked(client)
+            self._snapshots.pop(client, None)
 
     def _unsubscribe_locked(self, client: _Client) -> None:
         t = client.topic
@@ -174,8 +195,14 @@ class LiveHub:
         while not self._stop.is_set():
             store = self.rt.store
             seen = store.wait_for_data(seen, timeout=0.25)
+            if self._wake.is_set():
+                self._wake.clear()
             with self._lock:
+                snapshots = list(self._snapshots.items())
+                self._snapshots.clear()
                 topics = [t for t in self._topics.values() if t.clients]
+            for client, topic in snapshots:
+                self._snapshot_for(client, topic)
             if not topics:
                 continue
             self._send_ticks(topics)
@@ -188,69 +215,49 @@ class LiveHub:
                     msg = self._update(topic)
                 except Exception as exc:  # a topic never stops the hub
                     log.warning("live topic %s failed: %s", topic.key[:3], exc)
-                    msg = {"type": "update", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                    msg = {"type": "update", "error": f"the pair could not be computed: {str(exc)[:200]}"}
                 if msg is not None:
                     self._broadcast(topic, msg)
             time.sleep(0.005)  # let bursts of batches coalesce into one update
 
-    def _ticks(self, topic: Topic) -> dict[str, Any]:
-        out = {}
-        for sym in (topic.y, topic.x):
-            st = self.rt.store.buffer.buffer(sym).stats()
-            last = st.get("last_time")
-            price = None
-            if last is not None:
-                snap = self.rt.store.buffer.buffer(sym).snapshot(last, None, ("price",))
-                price = float(snap["price"][-1]) if len(snap) else None
-            out[sym] = {"id": st.get("last_agg_id"), "t": last, "p": price}
-        return out
+    def _last(self, topic: Topic) -> dict:
+        return {s: self.rt.bars.last_trade(s) for s in (topic.y, topic.x)}
+
+    def _age(self, last: dict) -> tuple[int | None, float | None]:
+        newest = max((t.time_ms for t in last.values() if t is not None), default=None)
+        return newest, (None if newest is None else max(0.0, (self.rt.now_ms() - newest) / 1000))
+
+    def _ticks_message(self, topic: Topic, last: dict) -> dict[str, Any]:
+        newest, age = self._age(last)
+        stale = age is not None and age > self.rt.settings.stale_after_s
+        tiles = {t.key: {"label": t.label, "value": t.value, "tone": t.tone} for t in price_tiles(topic.y, topic.x, last, age, stale)}
+        return {"type": "ticks", "caption": newest_caption(last, newest, age), "tiles": tiles, "stale": stale,
+                "ticks": {s: ({"id": t.agg_id, "t": t.time_ms, "p": t.price} if t else None) for s, t in last.items()},
+                "server_ms": int(time.time() * 1000)}
 
     def _send_ticks(self, topics: list[Topic]) -> None:
+        now = time.monotonic()
         for topic in topics:
-            ticks = self._ticks(topic)
-            ids = tuple(v["id"] for v in ticks.values())
-            if ids != topic.last_ids:
+            last = self._last(topic)
+            ids = tuple((t.agg_id, t.time_ms) if t else None for t in last.values())
+            if ids != topic.last_ids or now - topic.last_ticks_sent >= TICKS_EVERY_S:
                 topic.last_ids = ids
-                self._broadcast(topic, {"type": "ticks", "ticks": ticks, "server_ms": int(time.time() * 1000)})
+                topic.last_ticks_sent = now
+                self._broadcast(topic, self._ticks_message(topic, last))
 
-    def _table(self, topic: Topic) -> tuple[pd.DataFrame | None, str | None, int]:
-        p = topic.params
-        pf = pair_frame(self.rt.store, topic.y, topic.x, topic.timeframe, p, now_ms=self.rt.now_ms())
-        need = analytics.warmup_bars(p)
-        if pf.rows == 0:
-            waiting = [s for s in (topic.y, topic.x) if not self.rt.store.buffer.buffer(s).stats().get("ticks")]
-            return None, (f"Waiting for the first trade of {', '.join(waiting)}." if waiting
-                          else "Waiting for both legs to trade in the same bar."), 0
-        if pf.rows < need:
-            unit = "ticks" if topic.timeframe == "tick" else f"{topic.timeframe} bars"
-            return None, f"collecting {unit}: {pf.rows:,} of {need:,} needed before the first z-score", pf.rows
-        frame = pf.frame
-        if p.method != "Kalman":  # enough trailing bars for the shown values to equal a full computation
-            frame = frame.iloc[-(SNAPSHOT_POINTS + 2 * max(p.window, p.zscore_window) + 2):]
-        table = compute_table(pf.__class__(frame, pf.timeframe, pf.closed_only), p)
-        return table, None, pf.rows
-
-    def _kpi(self, topic: Topic, table: pd.DataFrame | None, note: str | None) -> dict[str, Any]:
-        ticks = self._ticks(topic)
-        newest = max((v["t"] or 0) for v in ticks.values()) or None
-        now_ms = self.rt.now_ms()
-        kpi: dict[str, Any] = {"note": note, "price_y": ticks[topic.y]["p"], "price_x": ticks[topic.x]["p"],
-                               "newest_ms": newest, "age_s": None if newest is None else max(0.0, (now_ms - newest) / 1000),
-                               "stale_after_s": self.rt.settings.stale_after_s}
-        if table is not None and len(table):
-            last = table.iloc[-1]
-            kpi.update({"z": _num(last["zscore"]), "beta": _num(last["beta"]), "spread": _num(last["spread"]),
-                        "corr": _num(last["correlation"]), "stale_leg": bool(last.get("stale", False)),
-                        "row_ms": int(table.index[-1].value // 1_000_000)})
-        return kpi
+    def _view(self, topic: Topic):
+        return pair_view(self.rt.bars, topic.y, topic.x, topic.timeframe, topic.params, self.rt.settings.stale_after_s,
+                         cache=topic.cache, tail=SNAPSHOT_POINTS)
 
     def _update(self, topic: Topic) -> dict | None:
         t0 = time.perf_counter()
-        table, note, _rows_n = self._table(topic)
+        view = self._view(topic)
         topic.last_compute = time.monotonic()
         topic.cost_s = time.perf_counter() - t0
         self.computes += 1
-        msg: dict[str, Any] = {"type": "update", "kpi": self._kpi(topic, table, note), "ticks": self._ticks(topic)}
+        msg: dict[str, Any] = {"type": "update", "view": view.as_message(), **self._ticks_message(topic, view.last)}
+        msg["type"] = "update"
+        table = view.table
         if table is not None and len(table):
             closed_upto = len(table) - 1  # the last row may still be forming
             times = table.index.as_unit("ms").asi8
@@ -262,27 +269,30 @@ class LiveHub:
         return msg
 
     def _snapshot_for(self, client: _Client, topic: Topic) -> None:
+        """The full picture for a new subscriber (hub thread): the view and the last rows up to the topic's cursor."""
         try:
-            table, note, _ = self._table(topic)
-            msg: dict[str, Any] = {"type": "snapshot", "kpi": self._kpi(topic, table, note), "ticks": self._ticks(topic),
-                                   "entry": topic.params.entry, "exit": topic.params.exit}
+            view = self._view(topic)
+            msg: dict[str, Any] = {**self._ticks_message(topic, view.last), "type": "snapshot", "view": view.as_message(),
+                                   "entry": topic.params.entry, "exit": topic.params.exit, "append": {"t": [], "z": [], "spread": []}}
+            table = view.table
             if table is not None and len(table):
                 shown = table.iloc[-SNAPSHOT_POINTS:]
-                msg["append"] = _rows(shown.iloc[:-1])
-                msg["head"] = {k: v[0] for k, v in _rows(shown.iloc[-1:]).items()}
                 if topic.last_t is None and len(shown) > 1:
                     topic.last_t = int(shown.index[-2].value // 1_000_000)
-                elif topic.last_t is not None:  # rows after the topic's cursor come with the next update
-                    keep = np.asarray(msg["append"]["t"]) <= topic.last_t
-                    msg["append"] = {k: [v for v, ok in zip(vals, keep, strict=True) if ok] for k, vals in msg["append"].items()}
+                upto = shown[shown.index.as_unit("ms").asi8 <= (topic.last_t if topic.last_t is not None else -(2**62))]
+                msg["append"] = _rows(upto)  # rows after the topic's cursor come with the next update
+                msg["head"] = {k: v[0] for k, v in _rows(shown.iloc[-1:]).items()}
         except Exception as exc:
-            msg = {"type": "snapshot", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            log.warning("live snapshot of %s failed: %s", topic.key[:3], exc)
+            msg = {"type": "snapshot", "error": f"the pair could not be computed: {str(exc)[:200]}"}
+        msg["topic"] = topic.id
         self._deliver(client, msg)
 
     # -- fan-out (thread -> event loop) ---------------------------------------------------------
     def _broadcast(self, topic: Topic, msg: dict) -> None:
         topic.seq += 1
         msg["seq"] = topic.seq
+        msg["topic"] = topic.id
         with self._lock:
             clients = list(topic.clients)
         for c in clients:
@@ -299,54 +309,63 @@ class LiveHub:
 hub = LiveHub()
 
 
-def _subscription(msg: dict) -> tuple[str, str, str, analytics.PairParams]:
-    from server.api import ApiError, pair_params
-
-    sub = msg.get("subscribe")
+def _subscription(msg: object) -> tuple[str, str, Timeframe, analytics.PairParams]:
+    """``{"subscribe": {"y", "x", "timeframe", "params": {...}}}`` → a validated subscription (``ValueError`` says why)."""
+    sub = msg.get("subscribe") if isinstance(msg, dict) else None
     if not isinstance(sub, dict):
-        raise ApiError("expected {\"subscribe\": {...}}")
+        raise ValueError('expected {"subscribe": {...}}')
     rt = hub.rt
-    recorded = rt.universe.recorded() if rt is not None and rt.universe else ()
+    recorded = rt.bars.symbols() if rt is not None else ()
     y, x = str(sub.get("y", "")).upper()[:30], str(sub.get("x", "")).upper()[:30]
     if y not in recorded or x not in recorded or y == x:
-        raise ApiError("y and x must be two different recorded symbols")
-    tf = str(sub.get("timeframe", "1s"))
-    if tf not in TIMEFRAMES:
-        raise ApiError("timeframe must be tick, 1s, 1m or 5m")
-    q = {k: str(v) for k, v in (sub.get("params") or {}).items() if v is not None}
-    return y, x, tf, pair_params(q)
+        raise ValueError("y and x must be two different recorded symbols")
+    tf = Timeframe.parse(sub.get("timeframe", "1s"))
+    params = sub.get("params") or {}
+    if not isinstance(params, dict):
+        raise ValueError("params must be an object")
+    return y, x, tf, analytics.PairParams.from_query({k: str(v) for k, v in params.items() if v is not None})
 
 
 async def live_endpoint(ws: WebSocket) -> None:
-    await ws.accept()
-    client = _Client(ws)
-
-    async def sender() -> None:
-        while True:
-            await client.event.wait()
-            client.event.clear()
-            msg, client.pending = client.pending, None
-            if msg is not None:
-                await ws.send_text(json.dumps(msg, separators=(",", ":")))
-
-    task = asyncio.create_task(sender())
+    if hub.connections >= MAX_CONNECTIONS:
+        await ws.close(code=1013, reason="too many live connections; try again later")
+        return
+    hub.connections += 1
     try:
-        while True:
-            raw = await ws.receive_text()
-            if len(raw) > 4096:
-                await ws.send_text(json.dumps({"type": "error", "error": "message too long"}))
-                continue
-            try:
-                y, x, tf, params = _subscription(json.loads(raw))
-            except Exception as exc:
-                await ws.send_text(json.dumps({"type": "error", "error": str(exc)[:300]}))
-                continue
-            hub.subscribe(client, y, x, tf, params)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        await ws.accept()
+        client = _Client(ws)
+        loop = asyncio.get_running_loop()
+
+        async def sender() -> None:
+            while True:
+                await client.event.wait()
+                client.event.clear()
+                msg, client.pending = client.pending, None
+                if msg is not None:
+                    await ws.send_text(json.dumps(msg, separators=(",", ":")))
+
+        task = loop.create_task(sender())
+        try:
+            while True:
+                raw = await ws.receive_text()
+                if len(raw) > MAX_MESSAGE_BYTES:
+                    client.offer({"type": "error", "error": "message too long"})
+                    continue
+                try:
+                    y, x, tf, params = _subscription(json.loads(raw))
+                except (ValueError, TypeError) as exc:
+                    client.offer({"type": "error", "error": str(exc)[:300]})
+                    continue
+                topic = hub.subscribe(client, y, x, tf, params)
+                client.topic_id = topic.id  # from now on only this topic's messages reach the page
+                client.pending = None
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.unsubscribe(client)
+            task.cancel()
     finally:
-        hub.unsubscribe(client)
-        task.cancel()
+        hub.connections -= 1
 
 
 def live_routes() -> list:

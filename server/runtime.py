@@ -7,9 +7,10 @@ without the lifespan (Streamlit's AppTest, a script) starts it on first use
 through :func:`get_or_start`.
 
 The recorded universe is **server state**: the configured symbols, plus symbols
-any session explicitly asked to record too, plus every symbol an alert rule
-uses. It only grows while the server runs; a session chooses which recorded
-symbols it *views* and never changes the feed for anyone else.
+any session explicitly asked to record too (checked against Binance's
+``exchangeInfo`` first), plus every symbol an alert rule uses. A session chooses
+which recorded symbols it *views* and never changes the feed for anyone else; an
+added symbol can be stopped for everyone (the dashboard asks first).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from alerts import AlertEngine
 from config import Settings
 from ingest.base import Source
 from ingest.binance import MAX_STREAMS, BinanceSource
+from ingest.catalog import SymbolCatalog
+from pairs import LiveBars
 from storage.store import TickStore
 
 __all__ = ["Runtime", "Universe", "UniverseError", "current", "get_or_start", "start", "start_replay", "stop"]
@@ -34,20 +37,29 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}(USDT|USDC)$")
 
 
 class UniverseError(ValueError):
-    """A symbol cannot be added to the recorded universe (the message says why)."""
+    """A symbol cannot be added to (or removed from) the recorded universe (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Added:
+    """What :meth:`Universe.add` did: the symbols newly recorded, and why they could not be checked (if so)."""
+
+    symbols: list[str]
+    unverified: str | None = None
 
 
 class Universe:
     """The symbols this server records (see the module docstring). Thread-safe."""
 
     def __init__(self, configured: tuple[str, ...], store: TickStore, source: Source | None, alerts: AlertEngine | None,
-                 recorder=None, follower=None) -> None:
+                 recorder=None, follower=None, catalog: SymbolCatalog | None = None) -> None:
         self.configured = tuple(configured)
         self._store = store
         self._source = source
         self._alerts = alerts
         self._recorder = recorder  # PostgreSQL: records the symbols whose lock this process holds
         self._follower = follower  # PostgreSQL: symbols other processes record
+        self._catalog = catalog  # Binance's tradable perpetuals (exchangeInfo)
         self._lock = threading.Lock()
         self._added: list[str] = [s for s in store.universe_symbols() if s not in self.configured]
         self.on_added = None  # callback(list of new symbols), e.g. seed their history
@@ -69,24 +81,46 @@ class Universe:
         """Whether this process can start recording a symbol (it runs ingestion)."""
         return self._source is not None
 
-    def add(self, symbols: list[str] | tuple[str, ...], note: str = "added from the dashboard") -> list[str]:
-        """Record ``symbols`` too (never removes any); returns the ones that were new.
+    def origin(self, symbol: str) -> str:
+        """Why ``symbol`` is recorded: ``configured``, ``added``, ``alert rule`` or ``other recorder``."""
+        if symbol in self.configured:
+            return "configured"
+        with self._lock:
+            if symbol in self._added:
+                return "added"
+        return "alert rule" if symbol in self.rule_symbols() else "other recorder"
+
+    def add(self, symbols: list[str] | tuple[str, ...], note: str = "added from the dashboard") -> Added:
+        """Record ``symbols`` too; returns the ones that were new (and a note when Binance could not be asked).
 
         Raises
         ------
         UniverseError
-            A symbol is not a USDⓈ-M perpetual name, or the connection would carry
-            more than the 200 streams Binance allows.
+            A symbol is not a USDⓈ-M perpetual name, Binance does not list it as a
+            trading perpetual (``exchangeInfo``), or the connection would carry more
+            than the 200 streams Binance allows.
         """
         wanted = [s.strip().upper() for s in symbols if s and s.strip()]
         bad = [s for s in wanted if not SYMBOL_RE.match(s)]
         if bad:
             raise UniverseError(f"not a USDⓈ-M perpetual symbol: {', '.join(bad)} (expected e.g. SOLUSDT)")
+        unverified = None
         with self._lock:
             current = tuple(dict.fromkeys([*self.configured, *self._added, *self.rule_symbols()]))
-            new = [s for s in dict.fromkeys(wanted) if s not in current]
+        new = [s for s in dict.fromkeys(wanted) if s not in current]
+        if not new:
+            return Added([])
+        if self._catalog is not None:  # outside the lock: a network call
+            check = self._catalog.check(new)
+            if check.unknown:
+                raise UniverseError(f"Binance lists no trading USDⓈ-M perpetual {', '.join(check.unknown)} "
+                                    "(exchangeInfo): check the spelling, e.g. SOLUSDT")
+            unverified = check.unverified
+        with self._lock:
+            current = tuple(dict.fromkeys([*self.configured, *self._added, *self.rule_symbols()]))
+            new = [s for s in new if s not in current]
             if not new:
-                return []
+                return Added([])
             if len(current) + len(new) > MAX_STREAMS:
                 raise UniverseError(f"one connection carries at most {MAX_STREAMS} streams; {len(current)} are recorded already")
             self._added.extend(new)
@@ -94,7 +128,33 @@ class Universe:
         self.sync()
         if self.on_added is not None:
             self.on_added(new)
-        return new
+        return Added(new, unverified)
+
+    def remove(self, symbol: str) -> None:
+        """Stop recording ``symbol`` for everyone (its stored ticks stay); only an added symbol can be removed.
+
+        Raises
+        ------
+        UniverseError
+            The symbol is configured (``ALPHASTREAM_SYMBOLS``), used by an alert rule,
+            recorded through PostgreSQL shards, or not recorded at all.
+        """
+        symbol = symbol.strip().upper()
+        if symbol in self.configured:
+            raise UniverseError(f"{symbol} is configured (ALPHASTREAM_SYMBOLS): remove it there and restart")
+        if symbol in self.rule_symbols():
+            rules = [f"#{r.id} '{r.name}'" for r in (self._alerts.rules.list() if self._alerts is not None else ())
+                     if symbol in (r.symbol, r.symbol_y, r.symbol_x)]
+            raise UniverseError(f"{symbol} is used by alert rule {', '.join(rules) or '(a rule)'}: delete or edit the rule first")
+        if self._recorder is not None:
+            raise UniverseError("this server records through PostgreSQL shards: change the recorders' ALPHASTREAM_SYMBOLS instead")
+        with self._lock:
+            if symbol not in self._added:
+                raise UniverseError(f"{symbol} is not recorded by this server")
+            self._added.remove(symbol)
+            self._store.remove_universe_symbol(symbol)
+        if self._source is not None and symbol in self._source.symbols:
+            self._source.set_symbols(tuple(s for s in self._source.symbols if s != symbol))
 
     def sync(self) -> None:
         """Subscribe the source to every recorded symbol (a superset of what it streams)."""
@@ -128,10 +188,28 @@ class Runtime:
     bar_recorder: object | None = None
     follower: object | None = None  # PostgreSQL: storage.follower.Follower
 
+    @property
+    def bars(self) -> LiveBars:
+        """The feed in memory as a :class:`pairs.BarSource` (on this runtime's clock)."""
+        src = self.__dict__.get("_bars")
+        if src is None:
+            def symbols() -> tuple[str, ...]:
+                if self.universe is not None:
+                    return self.universe.recorded()
+                return tuple(self.source.symbols) if self.source is not None else tuple(self.store.symbols())
+
+            src = self.__dict__["_bars"] = LiveBars(self.store, symbols, self.now_ms, self.side_known,
+                                                    "replay" if self.is_replay else "live")
+        return src
+
+    @property
+    def is_replay(self) -> bool:
+        return getattr(getattr(self.source, "health", None), "name", "") == "replay"
+
     def now_ms(self) -> int:
         """This runtime's clock: the wall clock, or for a replay the time of the newest replayed tick."""
         pos = getattr(self.source, "position_ms", None)
-        if getattr(getattr(self.source, "health", None), "name", "") == "replay" and pos:
+        if self.is_replay and pos:
             return int(pos)
         return int(time.time() * 1000)
 
@@ -190,7 +268,13 @@ def build_runtime(settings: Settings) -> Runtime:
         leases.start()
     alerts.start()
     rt = Runtime(settings, store, source, alerts, leases=leases, recorder=recorder, bar_recorder=bar_recorder, follower=follower)
-    rt.universe = Universe(settings.symbols, store, source, alerts, recorder=recorder, follower=follower)
+    catalog = None
+    if isinstance(source, BinanceSource) and source.rest is not None:
+        from ingest.rest import RestClient
+
+        # its own client, one short attempt: a dashboard click never waits behind the feed's backfills
+        catalog = SymbolCatalog(RestClient(source.rest.base_url, timeout_s=3.0, max_attempts=1))
+    rt.universe = Universe(settings.symbols, store, source, alerts, recorder=recorder, follower=follower, catalog=catalog)
     alerts.on_rules_changed = rt.universe.sync
     if follower is not None:
         seed_stored_bars(rt)

@@ -188,6 +188,14 @@ class SymbolBuffer:
         with self._lock:
             return int(self._cols["trade_time"][self._end - 1]) if self._end > self._start else None
 
+    def last_trade(self) -> tuple[int, float, int] | None:
+        """``(trade time ms, price, aggregate id)`` of the newest tick held, read under one lock; None when empty."""
+        with self._lock:
+            if self._end <= self._start:
+                return None
+            i = self._end - 1
+            return int(self._cols["trade_time"][i]), float(self._cols["price"][i]), int(self._cols["agg_id"][i])
+
     def last_agg_id(self) -> int | None:
         with self._lock:
             return int(self._cols["agg_id"][self._end - 1]) if self._end > self._start else None

@@ -115,6 +115,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE datasets ADD COLUMN storage_key TEXT;
     UPDATE datasets SET storage_key = name WHERE storage_key IS NULL;
     """,
+    # v4: a dataset is a set of legs, each under its own storage key: a leg can be added to (or
+    # replaced in) a dataset without rewriting the others
+    """
+    CREATE TABLE IF NOT EXISTS dataset_legs (
+        name         TEXT    NOT NULL,
+        symbol       TEXT    NOT NULL,
+        storage_key  TEXT    NOT NULL,
+        rows         INTEGER NOT NULL DEFAULT 0,
+        added_at     REAL    NOT NULL,
+        source       TEXT,
+        PRIMARY KEY (name, symbol)
+    );
+    INSERT OR IGNORE INTO dataset_legs (name, symbol, storage_key, rows, added_at, source)
+        SELECT d.name, j.value, COALESCE(d.storage_key, d.name), 0, d.created_at, d.source FROM datasets d, json_each(d.symbols) j;
+    UPDATE dataset_legs SET rows =
+        (SELECT count(*) FROM dataset_bars b WHERE b.dataset = dataset_legs.storage_key AND b.symbol = dataset_legs.symbol)
+      + (SELECT count(*) FROM dataset_ticks t WHERE t.dataset = dataset_legs.storage_key AND t.symbol = dataset_legs.symbol);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -306,6 +306,12 @@ class TickStore:
                 self._universe_pending.append(s)
             self.writer.submit_sql("INSERT OR IGNORE INTO universe (symbol, added_at, note) VALUES (?, ?, ?)", (s, now, note))
 
+    def remove_universe_symbol(self, symbol: str) -> None:
+        """Forget that ``symbol`` was added (its stored ticks stay)."""
+        if symbol in self._universe_pending:
+            self._universe_pending.remove(symbol)
+        self.writer.submit_sql("DELETE FROM universe WHERE symbol = ?", (symbol,))
+
     def last_agg_id(self, symbol: str) -> int | None:
         """Newest aggregate id held for ``symbol`` (memory, else SQLite at start-up)."""
         mem = self.buffer.buffer(symbol).last_agg_id()

@@ -15,8 +15,8 @@ import streamlit as st
 
 from alerts import COMPARISONS, METRICS, AlertEngine, AlertRule, RuleError
 from alerts.destinations import mask_url
-from alerts.rules import COMPARISON_LABELS, METRIC_LABELS, PAIR_METRICS, SEVERITIES, TIMEFRAMES
-from server.pipeline import to_csv
+from alerts.rules import COMPARISON_LABELS, METRIC_LABELS, PAIR_METRICS, SEVERITIES
+from pairs import BAR_TIMEFRAMES, to_csv
 from ui.text import md_text
 
 _FIELDS = {  # widget key -> (rule field, default)
@@ -125,7 +125,7 @@ def alerts_tab(engine: AlertEngine | None, symbols: tuple[str, ...], sym_y: str,
     c5.selectbox("Y" if pair else "Symbol", symbols, key="ar_y")
     if pair:
         c6.selectbox("X", symbols, key="ar_x")
-    c7.selectbox("Timeframe", TIMEFRAMES, key="ar_tf")
+    c7.selectbox("Timeframe", [tf.value for tf in BAR_TIMEFRAMES], key="ar_tf")
     c8.number_input("Window (bars)", 3, 5000, key="ar_window")
     c9, c10, c11, c12 = st.columns(4)
     method = c9.selectbox("Hedge", ("OLS", "Kalman", "Huber"), key="ar_method", disabled=not pair)
@@ -199,10 +199,18 @@ def alert_history(engine: AlertEngine) -> None:
     shown = events[events["severity"].isin(sev)]
     if only_open:
         shown = shown[~shown["acknowledged"]]
-    table = shown.sort_values("id", ascending=False).rename(columns={
-        "id": "#", "rule_id": "rule", "rule_name": "rule name", "fired_at": "fired (UTC)", "bar_time": "bar (UTC)",
-        "latency_ms": "latency (ms)", "webhook_status": "webhook"})
-    st.dataframe(table, width="stretch", hide_index=True)
+    table = shown.sort_values("fired_at", ascending=False)
+    table = table.assign(rule_id=table["rule_id"].map(lambda r: f"#{r}"))
+    st.dataframe(table, width="stretch", hide_index=True,
+                 column_order=["fired_at", "rule_id", "rule_name", "severity", "message", "value", "threshold", "bar_time",
+                               "acknowledged", "webhook_status", "latency_ms"],
+                 column_config={
+                     "fired_at": st.column_config.DatetimeColumn("fired (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                     "rule_id": st.column_config.TextColumn("rule"), "rule_name": st.column_config.TextColumn("rule name"),
+                     "bar_time": st.column_config.DatetimeColumn("bar (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                     "value": st.column_config.NumberColumn(format="%.4g"), "threshold": st.column_config.NumberColumn(format="%.4g"),
+                     "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.0f"),
+                     "webhook_status": st.column_config.TextColumn("webhook")})
     open_ids = shown.loc[~shown["acknowledged"], "id"].tolist()
     if open_ids and st.button(f"Acknowledge {len(open_ids)} shown", key="alert_ack"):
         for i in open_ids:

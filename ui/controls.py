@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analytics import HEDGE_METHODS, PairParams
+from pairs import TIMEFRAMES, Timeframe
 from server.runtime import Universe, UniverseError
 
-TIMEFRAMES = ("tick", "1s", "1m", "5m")
 SOURCES = ("Live Binance", "Uploaded history", "Replay")
+LIVE, UPLOADED, REPLAY = SOURCES
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}(USDT|USDC)$")
 
 # widget key -> (query param, parser)
@@ -21,7 +22,7 @@ _PERSISTED = {
     "timeframe": str, "window": int, "z_window": int, "z_method": str, "method": str, "kalman_auto": lambda v: v == "1",
     "kalman_log_delta": float, "kalman_log_ve": float, "huber_eps": float, "entry": float, "exit": float,
     "log_prices": lambda v: v == "1", "formation_bars": int, "exit_on": str, "beta_min": float, "beta_max": float,
-    "stale_after_s": float,
+    "stale_after_s": float, "tab": str,
 }
 EXIT_LABELS = {"held": "on the spread held (hedge frozen at entry)", "signal": "on the current z (moving hedge)"}
 
@@ -32,7 +33,7 @@ class Controls:
     symbols: tuple[str, ...]
     sym_y: str
     sym_x: str
-    timeframe: str
+    timeframe: Timeframe
     params: PairParams
     overlay_methods: bool
     band_k: float
@@ -53,7 +54,18 @@ def parse_symbols(text: str) -> tuple[list[str], list[str]]:
     return ok, bad
 
 
+def set_widgets_next_run(**values: object) -> None:
+    """Set widget values for the next run (a widget's value cannot change once it is drawn in a run)."""
+    st.session_state.setdefault("_pending_widgets", {}).update(values)
+
+
+def _apply_pending() -> None:
+    for key, value in st.session_state.pop("_pending_widgets", {}).items():
+        st.session_state[key] = value
+
+
 def _init_from_query(defaults: dict[str, object]) -> None:
+    _apply_pending()
     if st.session_state.get("_controls_init"):
         return
     qp = st.query_params
@@ -95,14 +107,53 @@ def _record(universe: Universe) -> None:
         return
     st.session_state["symbols"] = tuple(dict.fromkeys([*st.session_state.get("symbols", ()), *ok]))
     st.session_state["record_text"] = ""
-    st.session_state["_record_note"] = ("ok", f"Now recording {', '.join(added)} for everyone." if added else f"{', '.join(ok)} already recorded: added to your view.")
+    if not added.symbols:
+        st.session_state["_record_note"] = ("ok", f"{', '.join(ok)} already recorded: added to your view.")
+        return
+    text = f"Now recording {', '.join(added.symbols)} for everyone."
+    if added.unverified:
+        text += f" Not checked: {added.unverified}; a symbol Binance does not list stays 'waiting'."
+    st.session_state["_record_note"] = ("ok", text)
+
+
+def _ask_stop(symbol: str) -> None:
+    st.session_state["_confirm_stop"] = symbol
+
+
+def _stop_recording(universe: Universe, symbol: str) -> None:
+    st.session_state.pop("_confirm_stop", None)
+    try:
+        universe.remove(symbol)
+    except UniverseError as exc:
+        st.session_state["_record_note"] = ("error", str(exc))
+        return
+    st.session_state["symbols"] = tuple(s for s in st.session_state.get("symbols", ()) if s != symbol)
+    st.session_state["_record_note"] = ("ok", f"Stopped recording {symbol} for everyone (its stored ticks are kept).")
+
+
+def universe_panel(sb, universe: Universe, states: dict[str, str]) -> None:
+    """The recorded universe with each symbol's state and origin; an added symbol can be stopped (after a confirmation)."""
+    recorded = universe.recorded()
+    with sb.expander(f"Recorded universe ({len(recorded)})"):
+        for sym in recorded:
+            origin = universe.origin(sym)
+            c1, c2 = st.columns([3, 1])
+            c1.markdown(f"`{sym}` {states.get(sym, '—')} · {origin}")
+            if origin == "added":
+                c2.button("Stop", key=f"stop_{sym}", on_click=_ask_stop, args=(sym,), help=f"Stop recording {sym} for everyone")
+        pending = st.session_state.get("_confirm_stop")
+        if pending in recorded:
+            st.warning(f"Stop recording {pending} for every session? Its stored ticks are kept; alerts and views lose it.")
+            y1, y2 = st.columns(2)
+            y1.button("Yes, stop", key="stop_yes", type="primary", on_click=_stop_recording, args=(universe, pending))
+            y2.button("Cancel", key="stop_no", on_click=_ask_stop, args=(None,))
 
 
 def _swap_legs() -> None:
     st.session_state["sym_y"], st.session_state["sym_x"] = st.session_state.get("sym_x"), st.session_state.get("sym_y")
 
 
-def _symbol_controls(sb, universe: Universe | None, recorded: tuple[str, ...]) -> tuple[str, ...]:
+def _symbol_controls(sb, universe: Universe | None, recorded: tuple[str, ...], states: dict[str, str]) -> tuple[str, ...]:
     """Symbols in view, "record another symbol", Y/X and the swap button (live data only)."""
     wanted = tuple(st.session_state.get("symbols") or recorded)
     not_recorded = [s for s in wanted if s not in recorded]
@@ -120,10 +171,11 @@ def _symbol_controls(sb, universe: Universe | None, recorded: tuple[str, ...]) -
         with sb.expander("Record another symbol"):
             st.text_input("Symbols (comma-separated)", key="record_text", placeholder="e.g. SOLUSDT, BNBUSDT")
             st.button("Record for everyone", key="record_go", on_click=_record, args=(universe,),
-                      help="Adds the symbols to the feed (every session, SQLite, alerts). Nothing is ever unsubscribed from here.")
+                      help="Checks the symbols with Binance (exchangeInfo), then adds them to the feed (every session, SQLite, alerts).")
             note = st.session_state.get("_record_note")
             if note:
                 (st.error if note[0] == "error" else st.success)(note[1])
+        universe_panel(sb, universe, states)
     symbols = tuple(st.session_state.get("symbols") or recorded)
     if len(symbols) < 2:
         sb.warning("Pick at least two symbols to form a pair.")
@@ -143,8 +195,10 @@ def _symbol_controls(sb, universe: Universe | None, recorded: tuple[str, ...]) -
     return symbols
 
 
-def sidebar(universe: Universe | None, default_window: int) -> Controls:
-    """Render the sidebar and return the validated choices (a session's view: it never reconfigures the feed)."""
+def sidebar(universe: Universe | None, default_window: int, states: dict[str, str] | None = None) -> Controls:
+    """Render the sidebar and return the validated choices (a session's view: it never reconfigures the feed).
+
+    ``states``: each recorded symbol's feed state (LIVE, waiting, STALE …) for the universe panel."""
     _init_from_query({
         "source": SOURCES[0], "timeframe": "1s", "window": default_window,
         "z_window": 0, "z_method": "rolling", "method": "OLS", "kalman_auto": True, "kalman_log_delta": -8.0,
@@ -160,12 +214,15 @@ def sidebar(universe: Universe | None, default_window: int) -> Controls:
         if key not in st.session_state and f"_keep_{key}" in st.session_state:
             st.session_state[key] = st.session_state[f"_keep_{key}"]
     if live:
-        symbols = _symbol_controls(sb, universe, recorded)
+        symbols = _symbol_controls(sb, universe, recorded, states or {})
     else:  # replay and uploaded history choose their own pair from their data
         symbols = tuple(st.session_state.get("_keep_symbols") or recorded)
         st.session_state.setdefault("sym_y", recorded[1] if len(recorded) > 1 else "ETHUSDT")
         st.session_state.setdefault("sym_x", recorded[0] if recorded else "BTCUSDT")
-    sb.radio("Timeframe", TIMEFRAMES, key="timeframe", horizontal=True)
+    if st.session_state.get("timeframe") not in TIMEFRAMES:
+        st.session_state["timeframe"] = Timeframe.S1.value
+    sb.radio("Timeframe", [tf.value for tf in TIMEFRAMES], key="timeframe", horizontal=True,
+             help="tick: every trade (as-of join of the legs); 1s bars; 1m and 5m: closed bars only.")
     sb.number_input("Hedge window (bars)", min_value=20, max_value=5000, step=10, key="window",
                     help="Bars of the rolling OLS/Huber hedge and of the rolling correlation.")
     c5, c6 = sb.columns(2)
@@ -221,5 +278,5 @@ def sidebar(universe: Universe | None, default_window: int) -> Controls:
     )
     return Controls(
         source=st.session_state["source"], symbols=symbols, sym_y=st.session_state["sym_y"], sym_x=st.session_state["sym_x"],
-        timeframe=st.session_state["timeframe"], params=params, overlay_methods=bool(overlay), band_k=float(band_k),
+        timeframe=Timeframe.parse(st.session_state["timeframe"]), params=params, overlay_methods=bool(overlay), band_k=float(band_k),
     )

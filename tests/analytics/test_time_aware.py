@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from analytics import PairParams, pair_analytics, pair_table, warmup_bars
-from server.pipeline import TICK_CORRELATION_GRID_MS, ffill_bars
+from pairs import Timeframe
+from pairs.frames import TICK_CORRELATION_GRID_MS, ffill_bars
 from storage.bars import align_pair
 from storage.store import TickStore
 from storage.ticks import TickBatch
@@ -27,12 +28,12 @@ def test_a_quiet_leg_gets_no_z_instead_of_a_false_signal(minute_bars):
     btc, eth = minute_bars
     by, bx = _bars_5m(eth["close"].iloc[:20_000]), _bars_5m(btc["close"].iloc[:20_000])
     params = PairParams(window=60)
-    full = pair_table(align_pair(by, bx, 300_000, ffill_limit=ffill_bars("5m", params)), params)
+    full = pair_table(align_pair(by, bx, 300_000, ffill_limit=ffill_bars(Timeframe.M5, params)), params)
     # ETH stops trading for 5 bars while BTC moves: the forward-filled price is 25 minutes old
     moves = (bx["close"].pct_change().rolling(5).sum().abs()).iloc[200:]
     end = bx.index.get_loc(moves.idxmax())
     quiet = by.index[end - 4 : end + 1]
-    gappy = align_pair(by.drop(quiet), bx, 300_000, ffill_limit=ffill_bars("5m", params))
+    gappy = align_pair(by.drop(quiet), bx, 300_000, ffill_limit=ffill_bars(Timeframe.M5, params))
     assert gappy.loc[quiet, "quiet_y_s"].tolist() == [300.0, 600.0, 900.0, 1200.0, 1500.0]
     unmasked = pair_analytics(gappy["close_y"], gappy["close_x"], params)  # what the old pipeline did
     masked = pair_table(gappy, params)

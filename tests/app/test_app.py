@@ -104,6 +104,7 @@ def _plain(markdown: str) -> str:
 
 
 def test_alert_rules_are_created_checked_for_duplicates_edited_and_shown_as_text(app):
+    app.query_params["tab"] = "Alerts"  # tabs run only when open
     at = app.run()
     at.button(key="ar_save").click().run()
     assert not at.exception
@@ -182,6 +183,7 @@ def test_history_download_from_the_dashboard(app, vision, monkeypatch, tmp_path)
 
 
 def test_what_a_backtest_click_says_stays_until_the_next_click(app):
+    app.query_params["tab"] = "Backtest"  # tabs run only when open
     at = app.run()
     at.button(key="bt_run").click().run()  # offline: no z-score yet
     says = "Not enough data yet: the backtest needs the pair's z-score"

@@ -15,7 +15,7 @@ import pytest
 from alerts import AlertEngine, AlertRule, RuleError, WebhookSender
 from alerts.destinations import DestinationError, check_destination, mask_url, post_json
 from config import ConfigError, load_settings
-from server.pipeline import to_csv
+from pairs import to_csv
 from server.security import InsecureBindError, SecurityPolicy, policy_for
 from storage.store import TickStore
 from tests.serving import serve_app
