@@ -175,8 +175,9 @@ class BinanceSource(Source):
         allow_empty: bool = False,
     ) -> None:
         """``seed_current_bar_ms``: when a symbol has no stored trade yet, start it from the first
-        trade of the current bar of this length (e.g. 300,000: the 5-minute bar), fetched over REST,
-        so the first bars are complete instead of starting mid-bar. ``allow_empty``: the source may
+        trade of the *previous* bar of this length (e.g. 300,000: 5 to 10 minutes of trades), fetched
+        over REST, so the first bars are complete instead of starting mid-bar and a 1 s view has its
+        first z-score at once (the default needs 201 one-second bars; Binance has no 1 s klines). ``allow_empty``: the source may
         have no symbol (a standby recorder); it then holds no connection until it gets one."""
         syms = tuple(dict.fromkeys(s.upper() for s in symbols))
         self.allow_empty = allow_empty
@@ -327,7 +328,7 @@ class BinanceSource(Source):
         seed = None
         if self.seed_current_bar_ms:
             now = int(time.time() * 1000)
-            seed = now // self.seed_current_bar_ms * self.seed_current_bar_ms
+            seed = (now // self.seed_current_bar_ms - 1) * self.seed_current_bar_ms
         for s in symbols:
             if self._stop.is_set():
                 return

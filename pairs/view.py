@@ -71,7 +71,7 @@ class PairView:
     params: PairParams
     rows: int  # aligned rows (closed bars for 1m/5m)
     needed: int  # rows the first z needs
-    table: pd.DataFrame | None  # None until the first z can exist (or when it cannot be computed)
+    table: pd.DataFrame | None  # None before 3 aligned rows (or when it cannot be computed); z is NaN while collecting
     diag: analytics.PairDiagnostics | None
     tiles: tuple[Tile, ...]
     notes: tuple[Note, ...]
@@ -177,7 +177,8 @@ def pair_view(source: BarSource, y: str, x: str, timeframe: Timeframe, params: P
     tail
         Rows of the table the caller needs; OLS/Huber are then computed on just enough
         trailing bars for those rows to equal a full computation (Kalman always uses the
-        whole history: its state is path dependent). None: the whole table.
+        whole history: its state is path dependent). The position rule is path dependent
+        too: a tail table has no ``signal`` column. None: the whole table.
     """
     tf = source.effective(timeframe)
     last = {s: source.last_trade(s) for s in (y, x)}
@@ -199,9 +200,9 @@ def pair_view(source: BarSource, y: str, x: str, timeframe: Timeframe, params: P
         waiting = [s for s, t in last.items() if t is None]
         notes.append(Note("info", f"Waiting for the first trade of {', '.join(waiting)}." if waiting
                           else "Waiting for both legs to trade in the same bar."))
-    elif pf.rows < need:
+    if 0 < pf.rows < need:
         notes.append(Note("info", progress_note(pf.rows, need, tf, params) or ""))
-    else:
+    if pf.rows >= 3:  # prices, volume and the hedge show while z still collects
         work = pf
         if tail is not None and params.method != "Kalman":
             work = pf.tail(tail + 2 * max(params.window, params.zscore_window) + 2)
@@ -211,8 +212,8 @@ def pair_view(source: BarSource, y: str, x: str, timeframe: Timeframe, params: P
             notes.append(Note("error", f"Cannot compute the pair's analytics: {exc}"))
         if table is not None:
             if tail is not None:
-                table = table.iloc[-tail:]
-            why = _why_no_z(table, work, params, y, x)
+                table = table.iloc[-tail:].drop(columns=["signal"])  # a position needs the whole history
+            why = _why_no_z(table, work, params, y, x) if pf.rows >= need else None
             if why and not stale:
                 notes.append(Note("warning", why))
     if pf.rows >= analytics.MIN_DIAGNOSTIC_BARS:

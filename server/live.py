@@ -327,7 +327,8 @@ def _subscription(msg: object) -> tuple[str, str, Timeframe, analytics.PairParam
 
 
 async def live_endpoint(ws: WebSocket) -> None:
-    if hub.connections >= MAX_CONNECTIONS:
+    if hub.connections >= MAX_CONNECTIONS:  # accepted, then closed with "try again later": the page retries
+        await ws.accept()
         await ws.close(code=1013, reason="too many live connections; try again later")
         return
     hub.connections += 1

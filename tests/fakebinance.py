@@ -28,6 +28,17 @@ from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import serve
 
+LISTED = ("ADAUSDT", "AVAXUSDT", "BCHUSDT", "BNBUSDT", "BTCUSDT", "ENAUSDT", "ETCUSDT", "ETHUSDT", "LAYERUSDT", "LINKUSDT",
+          "LTCUSDT", "SOLUSDT", "SUIUSDT", "XLMUSDT", "XMRUSDT", "XRPUSDT")
+
+
+def contract(symbol: str, **kw: object) -> dict:
+    """An ``exchangeInfo`` entry of a trading USDⓈ-M perpetual (``kw`` overrides fields)."""
+    base = symbol[:-4] if symbol.endswith(("USDT", "USDC")) else symbol
+    quote = symbol[-4:] if symbol.endswith(("USDT", "USDC")) else "USDT"
+    return {"symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "status": "TRADING", "baseAsset": base,
+            "quoteAsset": quote, "marginAsset": quote, "underlyingType": "COIN", "underlyingSubType": [], **kw}
+
 
 class FakeBinance:
     def __init__(self, frames: dict[str, list[dict]], rate: float | None = None, ping_interval_s: float | None = None,
@@ -43,7 +54,8 @@ class FakeBinance:
         self.by_id = {s: {f["data"]["a"]: f["data"] for f in fr} for s, fr in frames.items()}
         self.index_of = {s: {f["data"]["a"]: i for i, f in enumerate(fr)} for s, fr in frames.items()}
         self.klines_1m: dict[str, list[list]] = {}  # symbol -> Binance kline rows (see set_klines)
-        self.exchange_symbols: list[dict] = []  # /fapi/v1/exchangeInfo "symbols"
+        # /fapi/v1/exchangeInfo "symbols": by default the symbols it streams and the 16 perpetuals of the shared bars
+        self.exchange_symbols: list[dict] = [contract(s) for s in dict.fromkeys([*frames, *LISTED])]
         self.tickers: list[dict] = []  # /fapi/v1/ticker/24hr
         self.funding: dict[str, list[tuple[int, float]]] = {}  # symbol -> (fundingTime ms, rate), see set_funding
         self.rate = rate

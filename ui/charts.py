@@ -31,7 +31,9 @@ def decimate_minmax(df: pd.DataFrame, max_points: int, columns: tuple[str, ...] 
     """All of ``df`` in at most ~``max_points`` rows: per bucket its first and last row and the rows
     where each of ``columns`` is lowest and highest, so no spike or trough disappears.
 
-    Returns ``(rows, note)``; the note says how it was thinned ("" when nothing was)."""
+    Returns ``(rows, note)``; the note says how it was thinned ("" when nothing was). The rows on both
+    sides of every real gap are kept and listed in ``attrs["gaps_ms"]`` (the time before each gap), so a
+    line breaks where the data have a gap, not where thinning left points apart."""
     n = len(df)
     if n <= max_points:
         return df, ""
@@ -49,8 +51,16 @@ def decimate_minmax(df: pd.DataFrame, max_points: int, columns: tuple[str, ...] 
             order = np.lexsort((np.where(finite, key, np.inf), groups))
             pick = order[starts]  # buckets are contiguous row ranges, so bucket b starts at edges[b] in `order`
             keep.append(pick[finite[pick]])  # a bucket with no finite value (a warm-up) adds nothing
+    t = _times(df.index)
+    gaps = np.empty(0, dtype=np.int64)
+    if isinstance(t, np.ndarray) and t.dtype.kind in "iu" and n > 2:
+        dx = np.diff(t)
+        gaps = np.flatnonzero(dx > 3 * max(float(np.median(dx)), 1))
+        keep += [gaps, gaps + 1]
     rows = np.unique(np.concatenate(keep))
-    return df.iloc[rows], f" (thinned for drawing to {len(rows):,} points: each of {buckets:,} buckets keeps its lowest and highest values)"
+    out = df.iloc[rows]
+    out.attrs = {**df.attrs, "gaps_ms": [int(v) for v in np.asarray(t)[gaps]] if len(gaps) else []}
+    return out, f" (thinned for drawing to {len(rows):,} points: each of {buckets:,} buckets keeps its lowest and highest values)"
 
 
 def to_json(fig: Figure) -> str:
@@ -70,13 +80,18 @@ def _values(s: pd.Series | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(s, dtype=np.float64))
 
 
-def _break_gaps(x, y: np.ndarray) -> tuple[object, np.ndarray]:
-    """Insert a gap (NaN) where time jumps by more than 3 bars, so a line never bridges missing data."""
+def _break_gaps(x, y: np.ndarray, gaps_ms: list[int] | None = None) -> tuple[object, np.ndarray]:
+    """Insert a gap (NaN) where time jumps by more than 3 bars, so a line never bridges missing data.
+
+    ``gaps_ms``: for thinned rows (whose own spacing is no guide), the times after which the data have a gap."""
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu" or len(x) < 3:
         return x, y
     dx = np.diff(x)
-    step = np.median(dx)
-    cut = np.flatnonzero(dx > 3 * max(step, 1))
+    step = float(np.median(dx))
+    if gaps_ms is not None:
+        cut = np.flatnonzero(np.isin(x[:-1], np.asarray(gaps_ms, dtype=x.dtype)))
+    else:
+        cut = np.flatnonzero(dx > 3 * max(step, 1))
     if not len(cut):
         return x, y
     xs = np.insert(x.astype(np.float64), cut + 1, x[cut] + step)
@@ -85,7 +100,7 @@ def _break_gaps(x, y: np.ndarray) -> tuple[object, np.ndarray]:
 
 
 def _line(x, y, name: str, **style: object) -> dict:
-    xs, ys = _break_gaps(x, _values(y))
+    xs, ys = _break_gaps(x, _values(y), getattr(y, "attrs", {}).get("gaps_ms"))  # a thinned table's real gaps
     return {"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": name, **style}
 
 
@@ -133,11 +148,23 @@ def prices_figure(table: pd.DataFrame, sym_y: str, sym_x: str, revision: str) ->
     )
 
 
-def spread_figure(table: pd.DataFrame, window: int, k: float, revision: str) -> Figure:
-    """Spread with its rolling mean ± k·σ (previous ``window`` bars)."""
+def with_spread_band(table: pd.DataFrame, window: int) -> pd.DataFrame:
+    """``table`` plus ``band_mean``/``band_std``: the spread's rolling mean and σ over the previous ``window`` rows.
+
+    Computed on the whole table *before* it is thinned or trimmed for drawing (a rolling window over
+    thinned points would average bars far apart)."""
     s = table["spread"]
-    mean = s.rolling(window, min_periods=2).mean().shift(1)
-    std = s.rolling(window, min_periods=2).std().shift(1)
+    return table.assign(band_mean=s.rolling(window, min_periods=2).mean().shift(1),
+                        band_std=s.rolling(window, min_periods=2).std().shift(1))
+
+
+def spread_figure(table: pd.DataFrame, window: int, k: float, revision: str) -> Figure:
+    """Spread with its rolling mean ± k·σ (previous ``window`` bars; from ``band_mean``/``band_std`` when the
+    table has them — see :func:`with_spread_band`)."""
+    s = table["spread"]
+    if "band_mean" not in table:
+        table = with_spread_band(table, window)
+    mean, std = table["band_mean"], table["band_std"]
     x = _times(table.index)
     band = {"width": 1, "dash": "dot", "color": "#888"}
     return _figure(
@@ -245,8 +272,19 @@ def volume_figure(bars: pd.DataFrame, symbol: str, revision: str, max_bars: int 
         ],
         title, revision, height=260, barmode="relative",
         yaxis={"title": {"text": f"{symbol} (base units)"}},
-        yaxis2={"overlaying": "y", "side": "right", "rangemode": "nonnegative", "title": {"text": "trades"}, "showgrid": False},
+        yaxis2={"overlaying": "y", "side": "right", "rangemode": "nonnegative", "title": {"text": "trades"}, "showgrid": False,
+                "tickformat": ",d", "dtick": count_step(float(np.nanmax(_values(bars["trades"]))) if len(bars) else 0.0)},
     )
+
+
+def count_step(top: float, ticks: int = 4) -> int:
+    """A whole-number tick step (1, 2, 5 × 10^k) giving about ``ticks`` ticks up to ``top``: a count axis never
+    shows 190.7 trades."""
+    if not np.isfinite(top) or top <= ticks:
+        return 1
+    raw = top / ticks
+    mag = 10 ** int(np.floor(np.log10(raw)))
+    return int(next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw))
 
 
 def volume_profile_figure(profile: pd.DataFrame, symbol: str, revision: str) -> Figure:

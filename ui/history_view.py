@@ -252,7 +252,7 @@ def dataset_pair(source: DatasetBars, ctl: Controls, max_points: int) -> PairVie
         st.caption(f"Cointegration (formation window): {md_text(view.diag.describe())}")
     if table is None:
         return view
-    shown, note = charts.decimate_minmax(table, max_points)
+    shown, note = charts.decimate_minmax(charts.with_spread_band(table, ctl.params.window), max_points)
     st.caption(f"Charts: all {len(table):,} bars, {table.index[0]:%Y-%m-%d %H:%M} → {table.index[-1]:%Y-%m-%d %H:%M} UTC{note}. "
                "Drag to zoom; double-click to see everything again.")
     rev = f"ds-{source.name}-{ctl.sym_y}-{ctl.sym_x}-{view.timeframe}"

@@ -97,7 +97,9 @@ def charts_panel(source: BarSource, view: PairView, ctl: Controls, max_points: i
     table = view.table
     if table is None or table.empty:
         return
-    shown = charts.decimate(table, max_points)
+    shown = charts.decimate(charts.with_spread_band(table, ctl.params.window), max_points)
+    if len(shown) < len(table):
+        st.caption(f"Charts show the latest {len(shown):,} of {len(table):,} rows; computations use all of them.")
     rev = f"{ctl.pair_label}-{view.timeframe}"
     c1, c2 = st.columns(2)
     with c1:

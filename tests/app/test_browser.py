@@ -58,7 +58,7 @@ def test_live_dashboard_in_a_real_browser(served_app):
         page.get_by_text("LIVE", exact=True).first.wait_for(timeout=60_000)
         # z becomes a number once 41 one-second bars exist (the pushed panel shows it, no rerun)
         page.wait_for_function("""() => { const f = document.querySelector("iframe[title='ui.live_push.live_push']");
-            const z = f && f.contentDocument && f.contentDocument.getElementById('v_z');
+            const z = f && f.contentDocument && f.contentDocument.querySelector('#tile_z .value');
             return z && /^[+-]\\d/.test(z.textContent); }""", timeout=120_000)
         push = page.frame_locator("iframe[title='ui.live_push.live_push']")
         push.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)

@@ -289,7 +289,9 @@ def test_alert_form_does_not_submit_on_enter_and_checks_duplicates(live):
         browser.close()
 
 
-def test_two_uploads_under_one_name_ask_before_replacing_and_delete_confirms(live, data_dir, tmp_path):
+def test_uploads_add_legs_follow_the_data_and_delete_confirms(live, data_dir, tmp_path):
+    """One file per leg: the second under the first's name adds its leg; the new dataset is selected and the
+    timeframe follows its bars; a name the user typed is never overwritten; replace and delete ask first."""
     from playwright.sync_api import sync_playwright
 
     srv, _ = live
@@ -300,29 +302,54 @@ def test_two_uploads_under_one_name_ask_before_replacing_and_delete_confirms(liv
     with sync_playwright() as pw:
         browser = launch(pw)
         p = Page(browser, srv.url)
-        p.open("?source=Uploaded%20history&timeframe=1m", ready="Upload history")
+        p.open("?source=Uploaded%20history&timeframe=1s", ready="Upload history")
         p.page.locator("input[type='file']").first.set_input_files(str(btc))
         name = p.page.get_by_label("Dataset name").first
         name.wait_for(timeout=20_000)
-        time.sleep(1)
-        assert name.input_value() == "BTCUSDT_1m_upload" and p.page.get_by_label("Symbol (only if").input_value() == "BTCUSDT"
+        p.settle()
+        assert name.input_value() == "BTCUSDT_1m_upload" and p.page.get_by_label("Symbol (only for").input_value() == "BTCUSDT"
         p.page.get_by_role("button", name="Load file").click()
-        p.page.get_by_text("Saved 800 rows as").wait_for(timeout=60_000)
+        p.wait_text("Saved 800 rows as", "first leg", 60_000)
+        p.wait_text("a pair needs two", "one leg only")
+        assert p.sidebar().locator("label:has-text('1m') input").first.is_checked()  # the timeframe followed the 1m bars
+        # the other leg under the same name: added, not replacing
         p.page.locator("input[type='file']").first.set_input_files(str(eth))
-        time.sleep(1.5)
-        assert name.input_value() == "ETHUSDT_1m_upload"  # name and symbol follow the new file
-        assert p.page.get_by_label("Symbol (only if").input_value() == "ETHUSDT"
+        p.settle()
+        assert name.input_value() == "ETHUSDT_1m_upload"  # a suggested name follows the new file
         name.fill("BTCUSDT_1m_upload")
         name.press("Tab")
-        p.page.get_by_text("exists already").first.wait_for(timeout=20_000)
-        assert p.page.get_by_role("button", name="Load file").is_disabled()
-        p.page.get_by_text("Replace 'BTCUSDT_1m_upload'").click()
+        p.wait_text("exists already", "same name")
+        p.settle()
+        assert p.page.get_by_role("radio", name="add these files' legs to it", exact=False).is_checked()
         p.page.get_by_role("button", name="Load file").click()
-        p.page.get_by_text("Saved 800 rows as").wait_for(timeout=60_000)
+        p.wait_text("the dataset now holds BTCUSDT, ETHUSDT", "second leg", 60_000)
+        p.page.get_by_role("tab", name="Dataset pair").first.wait_for(timeout=20_000)
+        p.wait_text("Charts: all 800 bars", "pair drawn", 60_000)
+        # a name the user typed stays when more files are chosen (the uploader adds them to its list)
+        p.page.locator("input[type='file']").first.set_input_files(str(btc))
+        p.settle()
+        name.fill("my-pair")
+        name.press("Tab")
+        p.settle()
+        p.page.locator("input[type='file']").first.set_input_files(str(eth))
+        p.settle()
+        assert name.input_value() == "my-pair"
+        p.page.get_by_role("button", name="Load 2 files").click()
+        p.wait_text("Saved 1,600 rows as 'my-pair' (BTCUSDT, ETHUSDT)", "two files at once", 60_000)
+        # replace asks first, then holds only the new file's leg
+        p.page.locator("input[type='file']").first.set_input_files(str(eth))
+        p.settle()
+        name.fill("BTCUSDT_1m_upload")
+        name.press("Tab")
+        p.settle()
+        p.page.get_by_text("replace 'BTCUSDT_1m_upload' entirely").click()
+        p.settle()
+        p.page.get_by_role("button", name="Load file").click()
+        p.wait_text("Saved 800 rows as", "replaced", 60_000)
         p.page.get_by_role("button", name="Delete").first.click()
-        p.page.get_by_text("This cannot be undone").wait_for(timeout=20_000)
+        p.wait_text("This cannot be undone", "delete asks")
         p.page.get_by_role("button", name="Yes, delete it").click()
-        p.page.get_by_text("Deleted 'BTCUSDT_1m_upload' (bars, 800 rows: ETHUSDT)").wait_for(timeout=20_000)
+        p.wait_text("Deleted 'BTCUSDT_1m_upload' (bars, 800 rows: ETHUSDT)", "deleted")
         p.healthy("uploads", charts=0)
         browser.close()
 
